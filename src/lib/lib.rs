@@ -1,0 +1,6 @@
+//! bshare: self-hosted sharing of OpenCode sessions.
+//!
+//! The library holds all behaviour; `src/bin/bshare` only parses arguments and dispatches.
+//! See `ARCHITECTURE.md` for the codemap and the invariants.
+
+pub mod model;

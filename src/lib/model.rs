@@ -1,0 +1,93 @@
+//! The ShareData document (DESIGN.md §3) and the rules for share ids.
+//!
+//! OpenCode's own objects (session, message info, parts) are kept as `serde_json::Value`:
+//! newer OpenCode versions add fields and part types all the time, and a reader that
+//! insisted on a fixed shape would drop them. Code that interprets them (the renderer, the
+//! protocol merge) reads fields leniently.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The document stored at `sessions/{shareId}.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareData {
+    pub share_id: String,
+    pub session_id: String,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    /// Epoch milliseconds.
+    pub updated_at: i64,
+    /// OpenCode's `Session` object.
+    #[serde(default)]
+    pub session: Value,
+    #[serde(default)]
+    pub messages: Vec<MessageWithParts>,
+}
+
+/// One message as `client.session.messages` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageWithParts {
+    #[serde(default)]
+    pub info: Value,
+    #[serde(default)]
+    pub parts: Vec<Value>,
+}
+
+/// Shortest and longest share id a client may choose.
+pub const SHARE_ID_MIN: usize = 8;
+pub const SHARE_ID_MAX: usize = 64;
+
+/// `^[A-Za-z0-9_-]{8,64}$`: the only ids that ever reach a database key, an object key or a path.
+pub fn is_valid_share_id(id: &str) -> bool {
+    (SHARE_ID_MIN..=SHARE_ID_MAX).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The object key of a share's document.
+///
+/// Only called with ids that passed [`is_valid_share_id`], so the key can never escape `sessions/`.
+pub fn object_key(share_id: &str) -> String {
+    debug_assert!(is_valid_share_id(share_id));
+    format!("sessions/{share_id}.json")
+}
+
+/// Current time in epoch milliseconds.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_id_rules() {
+        assert!(is_valid_share_id("abcd1234"));
+        assert!(is_valid_share_id("A-b_c-D_12345678"));
+        assert!(is_valid_share_id(&"x".repeat(64)));
+        assert!(!is_valid_share_id("abc1234"));
+        assert!(!is_valid_share_id(&"x".repeat(65)));
+        assert!(!is_valid_share_id("../../etc"));
+        assert!(!is_valid_share_id("abcd1234/"));
+        assert!(!is_valid_share_id("abcd 1234"));
+        assert!(!is_valid_share_id("abcdé1234"));
+    }
+
+    #[test]
+    fn fixtures_parse() {
+        for name in [
+            "opencode-1.18.33-short.sharedata.json",
+            "opencode-1.18.33-long.sharedata.json",
+        ] {
+            let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(&path).unwrap();
+            let doc: ShareData = serde_json::from_slice(&bytes).unwrap();
+            assert!(!doc.messages.is_empty(), "{name} has messages");
+        }
+    }
+}
