@@ -44,15 +44,9 @@ pub fn new_share_id() -> String {
 
 /// `n` random bytes as lowercase hex.
 pub fn random_hex(n: usize) -> String {
-    let mut out = String::with_capacity(n * 2);
-    while out.len() < n * 2 {
-        for b in random_bytes::<16>() {
-            if out.len() < n * 2 {
-                out.push_str(&format!("{b:02x}"));
-            }
-        }
-    }
-    out
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    hex(&bytes)
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -60,7 +54,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// The digest stored in place of a share secret.

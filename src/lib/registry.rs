@@ -139,10 +139,7 @@ pub fn load(path: &Path) -> Result<Registry, RegistryError> {
 
 /// Read, change and write back the registry under the lock. `change` sees the current file, so
 /// entries another writer added a moment ago are kept.
-pub fn update<T>(
-    path: &Path,
-    change: impl FnOnce(&mut Registry) -> T,
-) -> Result<T, RegistryError> {
+pub fn update<T>(path: &Path, change: impl FnOnce(&mut Registry) -> T) -> Result<T, RegistryError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let lock_path = lock_path(path);
@@ -330,7 +327,10 @@ mod tests {
         let path = dir.path().join("shares.json");
         fs::write(&path, "{not json").unwrap();
         let err = update(&path, |r| r.upsert(entry("aaaaaaaa"))).unwrap_err();
-        assert!(err.to_string().contains("not a valid share registry"), "{err}");
+        assert!(
+            err.to_string().contains("not a valid share registry"),
+            "{err}"
+        );
         assert_eq!(fs::read(&path).unwrap(), b"{not json");
     }
 
