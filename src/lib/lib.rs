@@ -3,4 +3,6 @@
 //! The library holds all behaviour; `src/bin/bshare` only parses arguments and dispatches.
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
+pub mod crypto;
 pub mod model;
+pub mod registry;
