@@ -5,4 +5,5 @@
 
 pub mod crypto;
 pub mod model;
+pub mod plugin_install;
 pub mod registry;

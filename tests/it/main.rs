@@ -1,1 +1,2 @@
+mod plugin_install;
 fn main() {}

@@ -1,5 +1,6 @@
 //! The `bshare` command: parses arguments, calls into the library, turns errors into exit codes.
 
+mod plugin;
 mod serve;
 
 use std::process::ExitCode;
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Run the share server (API and share pages).
     Serve(serve::Args),
+    /// Install the OpenCode plugin.
+    Plugin(plugin::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Plugin(args) => plugin::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
