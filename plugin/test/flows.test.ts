@@ -1,0 +1,409 @@
+// The plugin against a running share server, with a fixture-backed OpenCode client:
+// the original `/share` flow, the commands, debounced re-sync, unshare, and every failure.
+
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import type { Hooks, PluginInput, ToolContext } from "@opencode-ai/plugin";
+import { findBySession, readRegistry } from "../src/registry.ts";
+import { createServerPlugin, type ServerPluginOverrides } from "../src/server.ts";
+import type { Sharer } from "../src/sharer.ts";
+import { registerCommands } from "../src/tui.ts";
+import { type RunningServer, startServer } from "./server.ts";
+import { FakeOpencode, FakeTui, FixtureSession, loadFixture, RecordingFetch, tempDir, until } from "./support.ts";
+
+const short = loadFixture("short");
+const long = loadFixture("long");
+
+let server: RunningServer;
+beforeAll(async () => {
+  server = await startServer({ createLimit: 1_000 });
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+let counter = 0;
+/** A fresh session id per test: share ids derived from it never collide across tests. */
+function sessionId(): string {
+  counter++;
+  return `ses_${Date.now().toString(36)}${process.pid}t${counter}x${Math.random().toString(36).slice(2, 10)}`;
+}
+
+interface Harness {
+  opencode: FakeOpencode;
+  hooks: Hooks;
+  sharer: Sharer;
+  registry: string;
+  copied: string[];
+  http: RecordingFetch;
+  event: (type: string, properties: unknown) => Promise<void>;
+  tool: (name: "bshare_share" | "bshare_unshare", session: string) => Promise<string>;
+}
+
+let dirs: Array<() => void> = [];
+beforeEach(() => {
+  dirs = [];
+});
+afterEach(() => {
+  for (const cleanup of dirs) cleanup();
+});
+
+async function harness(baseUrl: string, overrides: ServerPluginOverrides = {}, registry?: string): Promise<Harness> {
+  const opencode = new FakeOpencode();
+  const dir = tempDir("bshare-plugin-flow-");
+  dirs.push(dir.cleanup);
+  const registryPath = registry ?? `${dir.path}/bshare/shares.json`;
+  const copied: string[] = [];
+  const http = new RecordingFetch();
+  let sharer: Sharer | undefined;
+  const plugin = createServerPlugin({
+    fetch: http.fetch,
+    registryPath,
+    copy: async (text) => {
+      copied.push(text);
+      return { via: "test" };
+    },
+    debounce: { waitMs: 100, maxWaitMs: 400 },
+    recopyDelayMs: 0,
+    onSharer: (s) => {
+      sharer = s;
+    },
+    ...overrides,
+  });
+  const input = { client: opencode.client, directory: "/home/dev/calc", worktree: "/home/dev/calc" } as unknown as PluginInput;
+  const hooks = await plugin(input, { baseUrl });
+  if (sharer === undefined) throw new Error("plugin did not create its sharer");
+  const s = sharer;
+  return {
+    opencode,
+    hooks,
+    sharer: s,
+    registry: registryPath,
+    copied,
+    http,
+    event: async (type, properties) => {
+      await hooks.event?.({ event: { type, properties } as never });
+    },
+    tool: async (name, session) => {
+      const tool = hooks.tool?.[name];
+      if (tool === undefined) throw new Error(`no tool ${name}`);
+      const context = { sessionID: session, messageID: "msg_x", agent: "build", directory: "/", worktree: "/", abort: new AbortController().signal } as unknown as ToolContext;
+      const result = await tool.execute({}, context);
+      return typeof result === "string" ? result : result.output;
+    },
+  };
+}
+
+async function page(url: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(url);
+  return { status: res.status, text: await res.text() };
+}
+
+function lastToast(h: Harness) {
+  return h.opencode.toasts.at(-1);
+}
+
+describe("OpenCode's own /share (versions that still have it)", () => {
+  test("session.updated with a share URL shares on bshare, copies our link and records it", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    await h.event("session.updated", { info: { ...s.session, share: { url: `https://opncd.ai/share/${id.slice(-8)}` } } });
+    await h.sharer.idle();
+
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id);
+    expect(entry?.shareId).toBe(id.slice(-8));
+    expect(entry?.url).toStartWith(server.baseUrl);
+    expect(entry?.title).toBe("List comprehension vs map");
+    expect(h.copied).toEqual([entry!.url]);
+    expect(lastToast(h)).toMatchObject({ variant: "success", message: `Link copied: ${entry!.url}` });
+
+    const shown = await page(entry!.url);
+    expect(shown.status).toBe(200);
+    expect(shown.text).toContain("Quick question: when should I use a list comprehension");
+  });
+
+  test("repeated session.updated events share once and then only re-sync", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    const info = { ...s.session, share: { url: `https://opncd.ai/share/${id.slice(-8)}` } };
+    for (let i = 0; i < 5; i++) await h.event("session.updated", { info });
+    await h.sharer.idle();
+    expect(h.http.count("POST", /\/api\/share\/presign$/)).toBe(1);
+    expect(h.copied).toHaveLength(1);
+    expect(readRegistry(h.registry).shares).toHaveLength(1);
+  });
+
+  test("a share URL on the bshare server itself is OpenCode's enterprise share and is left alone", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    await h.event("session.updated", { info: { ...s.session, share: { url: `${server.baseUrl}/share/${id.slice(-8)}` } } });
+    await h.sharer.idle();
+    expect(h.http.requests).toEqual([]);
+    expect(h.copied).toEqual([]);
+    expect(readRegistry(h.registry).shares).toEqual([]);
+  });
+
+  test("409: the share id is taken (shared and deleted before); the toast says so", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    const info = { ...s.session, share: { url: `https://opncd.ai/share/${id.slice(-8)}` } };
+    await h.event("session.updated", { info });
+    await h.sharer.idle();
+    expect(await h.tool("bshare_unshare", id)).toStartWith("Unshared");
+
+    // A new OpenCode process sees the session shared again: the same last-8 id is a tombstone.
+    const again = await harness(server.baseUrl, {}, h.registry);
+    again.opencode.add(new FixtureSession(short, id));
+    await again.event("session.updated", { info });
+    await again.sharer.idle();
+    const toast = lastToast(again);
+    expect(toast?.variant).toBe("error");
+    expect(toast?.message).toStartWith("Could not share: ");
+    expect(toast?.message).toContain(id.slice(-8));
+    expect(readRegistry(again.registry).shares).toEqual([]);
+  });
+});
+
+describe("share and unshare commands", () => {
+  test("the bshare_share tool shares, answers and toasts with the link", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    h.opencode.add(new FixtureSession(long, id));
+    const answer = await h.tool("bshare_share", id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id);
+    expect(entry).toBeDefined();
+    expect(answer).toBe(`Shared: ${entry!.url}`);
+    expect(lastToast(h)).toMatchObject({ variant: "success", message: answer });
+    expect(h.copied).toEqual([entry!.url]);
+    const shown = await page(entry!.url);
+    expect(shown.status).toBe(200);
+
+    // Sharing again re-uploads and answers with the same link.
+    expect(await h.tool("bshare_share", id)).toBe(`Already shared; updated ${entry!.url}`);
+    expect(readRegistry(h.registry).shares).toHaveLength(1);
+  });
+
+  test("the bshare_unshare tool deletes the share: the page is gone (410) and the registry forgets it", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    h.opencode.add(new FixtureSession(short, id));
+    await h.tool("bshare_share", id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+    const answer = await h.tool("bshare_unshare", id);
+    expect(answer).toBe(`Unshared ${entry.url}`);
+    expect(lastToast(h)).toMatchObject({ variant: "success", message: answer });
+    expect((await page(entry.url)).status).toBe(410);
+    expect(readRegistry(h.registry).shares).toEqual([]);
+    expect(await h.tool("bshare_unshare", id)).toBe(`This session is not shared on ${server.baseUrl}.`);
+  });
+
+  for (const kind of ["keymap", "command"] as const) {
+    test(`TUI slash commands (${kind} API): /bshare-share and /bshare-unshare answer with toasts`, async () => {
+      const opencode = new FakeOpencode();
+      const dir = tempDir("bshare-plugin-tui-");
+      dirs.push(dir.cleanup);
+      const registryPath = `${dir.path}/shares.json`;
+      const tui = new FakeTui(opencode);
+      const registered = registerCommands(tui.api(kind), { baseUrl: server.baseUrl }, {
+        registryPath,
+        copy: async () => ({ via: "test" }),
+      });
+      expect(registered.via).toBe(kind);
+      expect(tui.commands.map((c) => c.slashName)).toEqual(["bshare-share", "bshare-unshare"]);
+
+      await tui.slash("bshare-share");
+      expect(tui.toasts.at(-1)).toMatchObject({ variant: "warning", message: "Open a session first." });
+
+      const id = sessionId();
+      opencode.add(new FixtureSession(short, id));
+      tui.route = { name: "session", params: { sessionID: id } };
+      await tui.slash("bshare-share");
+      const entry = findBySession(readRegistry(registryPath), server.baseUrl, id);
+      expect(entry).toBeDefined();
+      expect(tui.toasts.at(-1)).toMatchObject({ variant: "success", message: `Shared: ${entry!.url}` });
+      expect((await page(entry!.url)).status).toBe(200);
+
+      await tui.slash("bshare-unshare");
+      expect(tui.toasts.at(-1)).toMatchObject({ variant: "success", message: `Unshared ${entry!.url}` });
+      expect((await page(entry!.url)).status).toBe(410);
+      registered.dispose();
+      expect(tui.commands).toEqual([]);
+    });
+  }
+});
+
+describe("re-sync", () => {
+  test("a burst of 100 change events gives a few uploads, and the page shows the new message", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    await h.tool("bshare_share", id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+    const before = h.http.count("POST", /\/presign$/);
+
+    const message = s.addUserMessage("[resync-1] And what about generator expressions?");
+    for (let i = 0; i < 100; i++) {
+      const type = i % 3 === 0 ? "message.updated" : "message.part.updated";
+      const properties = type === "message.updated" ? { info: message.info } : { part: message.parts[0] };
+      await h.event(type, properties);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await h.event("session.idle", { sessionID: id });
+    await h.sharer.idle();
+
+    const uploads = h.http.count("POST", /\/presign$/) - before;
+    expect(uploads).toBeGreaterThanOrEqual(1);
+    expect(uploads).toBeLessThanOrEqual(6);
+    expect(h.http.count("POST", /\/api\/share\/presign$/)).toBe(1); // no new share, only fresh URLs
+    const shown = await page(entry.url);
+    expect(shown.text).toContain("And what about generator expressions?");
+    expect(findBySession(readRegistry(h.registry), server.baseUrl, id)!.updatedAt).toBeGreaterThan(entry.updatedAt);
+  });
+
+  test("events of sessions that are not shared cause no requests", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    const m = s.addUserMessage("not shared");
+    await h.event("message.updated", { info: m.info });
+    await h.event("session.idle", { sessionID: id });
+    await h.event("session.updated", { info: s.session });
+    await h.sharer.idle();
+    expect(h.http.requests).toEqual([]);
+  });
+
+  test("a share made by the TUI half (or the CLI) is re-synced by the server half through the registry", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    const tui = new FakeTui(h.opencode);
+    registerCommands(tui.api("keymap"), { baseUrl: server.baseUrl }, { registryPath: h.registry, copy: async () => ({ via: "test" }) });
+    tui.route = { name: "session", params: { sessionID: id } };
+    await tui.slash("bshare-share");
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+
+    const m = s.addUserMessage("[resync-2] typed after /bshare-share");
+    await h.event("message.updated", { info: m.info });
+    await h.sharer.idle();
+    expect((await page(entry.url)).text).toContain("typed after /bshare-share");
+  });
+});
+
+describe("failures never throw into OpenCode", () => {
+  test("server down: the command answers with a sentence, events only log and toast", async () => {
+    const h = await harness("http://127.0.0.1:9");
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    const answer = await h.tool("bshare_share", id);
+    expect(answer).toBe(
+      "Could not share: The bshare server at http://127.0.0.1:9 is not reachable (connection refused). Is `bshare serve` running, and is BETTER_SHARE_BASE_URL right?",
+    );
+    expect(lastToast(h)).toMatchObject({ variant: "error", message: answer });
+
+    await h.event("session.updated", { info: { ...s.session, share: { url: "https://opncd.ai/share/x" } } });
+    await h.sharer.idle();
+    expect(lastToast(h)?.message).toContain("is not reachable (connection refused)");
+    expect(readRegistry(h.registry).shares).toEqual([]);
+  });
+
+  test("server down during re-sync: one toast for a run of failures, the next change after it is back succeeds", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    await h.tool("bshare_share", id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+    const toastsBefore = h.opencode.toasts.length;
+
+    h.http.tamper = (url, init) => ({ url: url.replace(/^http:\/\/127\.0\.0\.1:\d+/, "http://127.0.0.1:9"), init });
+    for (let i = 0; i < 3; i++) {
+      const m = s.addUserMessage(`[down-${i}] lost while the server is down?`);
+      await h.event("message.updated", { info: m.info });
+      await h.sharer.idle();
+    }
+    const failures = h.opencode.toasts.slice(toastsBefore);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ variant: "error" });
+    expect(failures[0]?.message).toContain("is not reachable");
+    expect(h.opencode.logs.filter((l) => l.level === "warn").length).toBeGreaterThanOrEqual(3);
+
+    h.http.tamper = undefined;
+    const m = s.addUserMessage("[down-3] server is back");
+    await h.event("message.updated", { info: m.info });
+    await h.sharer.idle();
+    expect(lastToast(h)).toMatchObject({ variant: "success", message: `Updated ${entry.url}` });
+    const shown = (await page(entry.url)).text;
+    expect(shown).toContain("lost while the server is down?");
+    expect(shown).toContain("server is back");
+  });
+
+  test("413: a session larger than the server takes", async () => {
+    const small = await startServer({ maxDocumentBytes: 2_000 });
+    try {
+      const h = await harness(small.baseUrl);
+      const id = sessionId();
+      h.opencode.add(new FixtureSession(long, id));
+      const answer = await h.tool("bshare_share", id);
+      expect(answer).toStartWith("Could not share: ");
+      expect(lastToast(h)).toMatchObject({ variant: "error", message: answer });
+      expect(h.http.requests.filter((r) => r.method === "PUT")).toEqual([]);
+      expect(readRegistry(h.registry).shares).toEqual([]);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  test("429: past the create limit the toast says to wait", async () => {
+    const limited = await startServer({ createLimit: 1 });
+    try {
+      const h = await harness(limited.baseUrl);
+      const first = sessionId();
+      const second = sessionId();
+      h.opencode.add(new FixtureSession(short, first));
+      h.opencode.add(new FixtureSession(short, second));
+      expect(await h.tool("bshare_share", first)).toStartWith("Shared: ");
+      const answer = await h.tool("bshare_share", second);
+      expect(answer).toStartWith("Could not share: ");
+      expect(answer).toMatch(/again/i);
+      expect(lastToast(h)).toMatchObject({ variant: "error", message: answer });
+      expect(readRegistry(h.registry).shares).toHaveLength(1);
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  test("a rejected upload is reported, and the next change uploads through a fresh URL", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    // Spoil the signature of every upload URL.
+    h.http.tamper = (url, init) => (init?.method === "PUT" ? { url: url.replace(/sig=[^&]+/, "sig=0000"), init } : undefined);
+    const answer = await h.tool("bshare_share", id);
+    expect(answer).toStartWith("Could not share: The upload was rejected (HTTP 403)");
+    expect(lastToast(h)).toMatchObject({ variant: "error", message: answer });
+    // The share exists (its secret is recorded), so the next change can still fill it.
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+    expect(entry).toBeDefined();
+
+    h.http.tamper = undefined;
+    const m = s.addUserMessage("[rejected-1] after the rejected upload");
+    await h.event("message.updated", { info: m.info });
+    await h.sharer.idle();
+    const shown = await page(entry.url);
+    expect(shown.status).toBe(200);
+    expect(shown.text).toContain("after the rejected upload");
+  });
+
+  test("an unreadable registry is reported and left as it is", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    h.opencode.add(new FixtureSession(short, id));
+    await Bun.write(h.registry, "{ broken");
+    const answer = await h.tool("bshare_share", id);
+    expect(answer).toStartWith(`Could not share: The share registry ${h.registry} is not valid JSON`);
+    expect(await Bun.file(h.registry).text()).toBe("{ broken");
+    expect(h.http.requests).toEqual([]);
+  });
+});

@@ -1,0 +1,80 @@
+// Starts a share server for the flow tests: the real `bshare serve` (path from BSHARE_BIN,
+// else the cargo build next to this repository) on the embedded default, a fresh data
+// directory, an ephemeral port.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { startFakeServer } from "./fake-server.ts";
+import { tempDir } from "./support.ts";
+
+export interface ServerLimits {
+  maxDocumentBytes?: number;
+  createLimit?: number;
+}
+
+export interface RunningServer {
+  baseUrl: string;
+  stop: () => Promise<void>;
+}
+
+export function bshareBinary(): string | undefined {
+  const fromEnv = process.env.BSHARE_BIN;
+  if (fromEnv) return fromEnv;
+  const targetDir = process.env.CARGO_TARGET_DIR ?? join(import.meta.dir, "..", "..", "target");
+  const built = join(targetDir, "debug", "bshare");
+  return existsSync(built) ? built : undefined;
+}
+
+export async function startServer(limits: ServerLimits = {}): Promise<RunningServer> {
+  if (process.env.BSHARE_TEST_SERVER === "fake") {
+    const fake = startFakeServer(limits);
+    return { baseUrl: fake.baseUrl, stop: async () => fake.stop() };
+  }
+  const bin = bshareBinary();
+  if (bin === undefined) {
+    throw new Error("no bshare binary: run `cargo build` in the repository root or set BSHARE_BIN");
+  }
+  const data = tempDir("bshare-plugin-server-");
+  const args = [bin, "serve", "--bind", "127.0.0.1:0", "--data-dir", data.path];
+  if (limits.maxDocumentBytes !== undefined) args.push("--max-document-bytes", String(limits.maxDocumentBytes));
+  if (limits.createLimit !== undefined) args.push("--create-limit", String(limits.createLimit));
+  const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", env: { ...process.env, BASE_URL: "" } });
+  const baseUrl = await readAddress(child.stdout, child.stderr);
+  return {
+    baseUrl,
+    stop: async () => {
+      child.kill();
+      await child.exited;
+      data.cleanup();
+    },
+  };
+}
+
+/** Reads the server's output until it names the address it listens on. */
+async function readAddress(stdout: ReadableStream<Uint8Array>, stderr: ReadableStream<Uint8Array>): Promise<string> {
+  let seen = "";
+  const decoder = new TextDecoder();
+  const find = () => /http:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const reader = stream.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      seen += decoder.decode(value, { stream: true });
+      if (find()) {
+        // Keep draining in the background so the server never blocks on a full pipe.
+        void (async () => {
+          for (;;) if ((await reader.read()).done) return;
+        })();
+        return;
+      }
+    }
+  };
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`bshare serve did not report its address; output so far:\n${seen}`)), 10_000),
+  );
+  await Promise.race([Promise.any([pump(stdout), pump(stderr)]), timeout]);
+  const match = find();
+  if (!match) throw new Error(`bshare serve exited without reporting its address; output:\n${seen}`);
+  return `http://127.0.0.1:${match[1]}`;
+}
