@@ -142,6 +142,13 @@ export function registerCommands(
 
 const tui: TuiPlugin = async (api: TuiPluginApi, options) => {
   const registered = registerCommands(api as unknown as TuiApiSubset, options);
+  if (registered.via === "none") {
+    api.ui.toast({
+      variant: "warning",
+      title: "bshare",
+      message: "This OpenCode offers plugins no slash commands; ask the agent to use the bshare_share and bshare_unshare tools.",
+    });
+  }
   api.lifecycle.onDispose(() => registered.dispose());
 };
 
