@@ -5,4 +5,5 @@
 
 pub mod crypto;
 pub mod model;
+pub mod opencode;
 pub mod registry;
