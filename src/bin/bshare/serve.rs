@@ -108,10 +108,11 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
                 );
             };
             let endpoint = args.s3_endpoint.filter(|e| !e.is_empty());
-            if let Some(e) = &endpoint {
-                if !(e.starts_with("http://") || e.starts_with("https://")) {
-                    bail!("S3_ENDPOINT must be a URL starting with http:// or https://, got {e:?}");
-                }
+            if let Some(e) = endpoint
+                .as_ref()
+                .filter(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+            {
+                bail!("S3_ENDPOINT must be a URL starting with http:// or https://, got {e:?}");
             }
             let addressing = match args.s3_addressing.as_deref() {
                 Some("path") => Addressing::Path,
