@@ -283,8 +283,38 @@ impl Client {
         } else {
             message
         };
+        let code = parsed
+            .as_ref()
+            .and_then(|v| v["code"].as_str())
+            .unwrap_or_default();
         let server = self.server.clone();
         let share_id = share_id.to_owned();
+        match (status, code) {
+            // The signed upload URL itself was refused (expired, or the body is not what was
+            // declared): nothing to do with the share's secret.
+            (_, "UPLOAD_REFUSED") => ClientError::Upload { status, message },
+            (404, "NOT_FOUND") => ClientError::Rejected {
+                server,
+                status,
+                message: format!("{message}; is this a bshare server, and is it up to date?"),
+            },
+            (404, "NOT_UPLOADED") => ClientError::Rejected {
+                server,
+                status,
+                message: format!("{message}; `bshare sync {share_id}` uploads it"),
+            },
+            _ => Self::by_status(status, message, server, share_id, size, retry_after),
+        }
+    }
+
+    fn by_status(
+        status: u16,
+        message: String,
+        server: String,
+        share_id: String,
+        size: u64,
+        retry_after: Option<u64>,
+    ) -> ClientError {
         match status {
             401 | 403 => ClientError::BadSecret { share_id, message },
             404 | 410 => ClientError::Gone {
