@@ -51,11 +51,9 @@ pub enum ClientError {
     },
     #[error("{message}; the share id is taken, pick another one")]
     Exists { message: String },
-    #[error(
-        "the session is too large for this server ({message}); it is {size} bytes. Ask the server's operator to raise its limit, or share a shorter session"
-    )]
+    #[error("{}", too_large(message, *size))]
     TooLarge { message: String, size: u64 },
-    #[error("the server is rate-limiting this address ({message}); try again in {}", retry_after.map_or_else(|| "a minute".to_owned(), |s| format!("{s} s")))]
+    #[error("{}", rate_limited(message, *retry_after))]
     RateLimited {
         message: String,
         retry_after: Option<u64>,
@@ -385,6 +383,27 @@ impl ClientError {
     }
 }
 
+fn too_large(message: &str, size: u64) -> String {
+    // bshare's own answer names both sizes; another server's may not.
+    let sizes = if message.contains(&size.to_string()) {
+        String::new()
+    } else {
+        format!(" (this session is {size} bytes)")
+    };
+    format!(
+        "the session is too large for this server: {message}{sizes}. Ask the server's operator to raise the limit (`bshare serve --max-document-bytes`), or share a shorter session"
+    )
+}
+
+fn rate_limited(message: &str, retry_after: Option<u64>) -> String {
+    let when = match retry_after {
+        _ if message.contains("try again") => String::new(),
+        Some(secs) => format!("; try again in {secs} seconds"),
+        None => "; try again in a minute".to_owned(),
+    };
+    format!("the server is rate-limiting this address: {message}{when}")
+}
+
 /// `http(s)://host[:port][/prefix]` without a trailing slash.
 pub fn normalize_server(server: &str) -> Result<String, ClientError> {
     let trimmed = server.trim().trim_end_matches('/');
@@ -541,9 +560,16 @@ mod tests {
         let e = error_of(answer(
             "404 Not Found",
             "",
-            r#"{"error":"no such share","code":"NOT_FOUND"}"#,
+            r#"{"error":"no such share","code":"SHARE_NOT_FOUND"}"#,
         ));
         assert!(e.contains("bshare unshare --local-only abcd1234"), "{e}");
+        // A 404 of the route itself is not a lost share.
+        let e = error_of(answer(
+            "404 Not Found",
+            "",
+            r#"{"error":"no such endpoint","code":"NOT_FOUND"}"#,
+        ));
+        assert!(e.contains("is this a bshare server"), "{e}");
         let e = error_of(answer(
             "410 Gone",
             "",
@@ -564,7 +590,7 @@ mod tests {
             "retry-after: 42\r\n",
             r#"{"error":"slow down","code":"RATE_LIMITED"}"#,
         ));
-        assert!(e.contains("try again in 42 s"), "{e}");
+        assert!(e.contains("slow down; try again in 42 seconds"), "{e}");
         let e = error_of(answer("500 Internal Server Error", "", "oops"));
         assert!(e.contains("500: oops"), "{e}");
     }

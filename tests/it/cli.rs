@@ -21,10 +21,18 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Self {
+    fn start(extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
+        // Tests create many shares from one address; the default limit would stop them.
+        let create_limit: &[&str] = if extra.contains(&"--create-limit") {
+            &[]
+        } else {
+            &["--create-limit", "1000"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_bshare"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--create-limit", "1000"])
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(create_limit)
+            .args(extra)
             .arg("--data-dir")
             .arg(data.path())
             .env_remove("DATABASE_URL")
@@ -82,6 +90,11 @@ struct Machine {
 
 impl Machine {
     fn new(layout: Layout) -> Self {
+        Self::with_server(layout, &[])
+    }
+
+    /// With extra `bshare serve` flags.
+    fn with_server(layout: Layout, server_flags: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let project = tmp.path().join("calc");
         std::fs::create_dir_all(project.join("src")).unwrap();
@@ -126,7 +139,7 @@ impl Machine {
         Self {
             tmp,
             layout,
-            server: Server::start(),
+            server: Server::start(server_flags),
         }
     }
 
@@ -642,6 +655,29 @@ fn wrong_secret_and_unreachable_server_say_what_to_do() {
             && stderr.contains("bshare serve")
             && stderr.contains("BETTER_SHARE_BASE_URL"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn too_large_and_rate_limited_say_what_to_do() {
+    let m = Machine::with_server(Layout::JsonTree, &["--max-document-bytes", "20000"]);
+    let err = m.fails(&["share", LONG]);
+    assert!(
+        err.contains("too large for this server") && err.contains("limit of 20000 bytes"),
+        "{err}"
+    );
+    assert!(m.registry().shares.is_empty(), "nothing recorded");
+
+    let m = Machine::with_server(Layout::JsonTree, &["--create-limit", "1"]);
+    m.ok(&["share", SHORT]);
+    let err = m.fails(&["share", LONG]);
+    assert!(
+        err.contains("rate-limiting") && err.contains("try again in"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("a minute"),
+        "uses the server's Retry-After: {err}"
     );
 }
 
