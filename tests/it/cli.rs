@@ -1,78 +1,18 @@
 //! The `bshare` commands of the terminal side, run as the real binary against a real server
 //! (embedded default) with OpenCode data directories in both layouts built from `tests/data`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use bshare::client::Client;
 use bshare::model::ShareData;
 use bshare::registry;
 use serde_json::Value;
 
+use crate::support::{Env, Server, Stores};
+
 const SHORT: &str = "ses_df514253affeB36ro8YNVEUXH4";
 const LONG: &str = "ses_df514140fffe4u9ZGLczLpllLo";
-
-/// `bshare serve` on a free port with its own data directory; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        // Tests create many shares from one address; the default limit would stop them.
-        let create_limit: &[&str] = if extra.contains(&"--create-limit") {
-            &[]
-        } else {
-            &["--create-limit", "1000"]
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bshare"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(create_limit)
-            .args(extra)
-            .arg("--data-dir")
-            .arg(data.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("S3_BUCKET")
-            .env_remove("BASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("bshare serve exited before listening")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("bshare: listening on ") {
-                let addr = rest.split_whitespace().next().unwrap();
-                break if addr.contains("://") {
-                    addr.to_owned()
-                } else {
-                    format!("http://{addr}")
-                };
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self {
-            child,
-            url,
-            _data: data,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Layout {
@@ -86,15 +26,16 @@ struct Machine {
     tmp: tempfile::TempDir,
     layout: Layout,
     server: Server,
+    _stores: Env,
 }
 
 impl Machine {
     fn new(layout: Layout) -> Self {
-        Self::with_server(layout, &[])
+        Self::with_server(layout, Stores::Embedded, &[])
     }
 
-    /// With extra `bshare serve` flags.
-    fn with_server(layout: Layout, server_flags: &[&str]) -> Self {
+    /// On the given stores, with extra `bshare serve` flags.
+    fn with_server(layout: Layout, stores: Stores, server_flags: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let project = tmp.path().join("calc");
         std::fs::create_dir_all(project.join("src")).unwrap();
@@ -136,10 +77,12 @@ impl Machine {
                 }
             }
         }
+        let env = Env::new(stores);
         Self {
             tmp,
             layout,
-            server: Server::start(server_flags),
+            server: env.server(server_flags),
+            _stores: env,
         }
     }
 
@@ -166,7 +109,7 @@ impl Machine {
             .env("HOME", self.home())
             .env("XDG_DATA_HOME", self.tmp.path().join("data"))
             .env_remove("BSHARE_OPENCODE_DIR")
-            .env("BETTER_SHARE_BASE_URL", &self.server.url)
+            .env("BETTER_SHARE_BASE_URL", &self.server.base)
             // Never start a real browser or touch the real clipboard.
             .env("BSHARE_OPENER", "")
             .env("BSHARE_CLIPBOARD", "/nonexistent/clipboard")
@@ -205,7 +148,7 @@ impl Machine {
     }
 
     fn client(&self) -> Client {
-        Client::new(&self.server.url).unwrap()
+        Client::new(&self.server.base).unwrap()
     }
 
     /// The session as OpenCode's data holds it now.
@@ -345,7 +288,7 @@ fn share_uploads_the_session_and_records_it() {
         let m = Machine::new(layout);
         let (link, stderr) = m.ok(&["share", &LONG[..12]]);
         assert!(
-            link.starts_with(&format!("{}/share/", m.server.url)),
+            link.starts_with(&format!("{}/share/", m.server.base)),
             "{link}"
         );
         assert!(
@@ -375,7 +318,7 @@ fn share_uploads_the_session_and_records_it() {
                 entry.session_id.as_str(),
                 entry.server.as_str()
             ),
-            (id.as_str(), LONG, m.server.url.as_str())
+            (id.as_str(), LONG, m.server.base.as_str())
         );
         assert_eq!(entry.url, link.trim());
         assert!(!entry.secret.is_empty() && entry.updated_at > 0);
@@ -386,6 +329,29 @@ fn share_uploads_the_session_and_records_it() {
         assert!(stderr.contains("Already shared; updated"), "{stderr}");
         assert_eq!(m.registry().shares.len(), 1);
     }
+}
+
+/// The same cycle on PostgreSQL and an S3 bucket: the upload goes straight to the bucket with a
+/// presigned URL that binds the content type and length.
+#[test]
+fn share_sync_unshare_on_postgres_and_s3() {
+    let m = Machine::with_server(Layout::Sqlite, Stores::PostgresS3, &[]);
+    let (link, _) = m.ok(&["share", LONG]);
+    let id = share_id_of(&link);
+    assert_eq!(
+        m.client().document(&id).unwrap().messages,
+        m.local(LONG).messages
+    );
+    m.add_message(LONG, "and on S3?");
+    m.ok(&["sync", &id]);
+    let stored = m.client().document(&id).unwrap();
+    assert_eq!(
+        stored.messages.last().unwrap().parts[0]["text"],
+        "and on S3?"
+    );
+    m.ok(&["unshare", &id]);
+    assert_eq!(http_status(link.trim()), 410);
+    assert!(m.registry().shares.is_empty());
 }
 
 #[test]
@@ -596,7 +562,7 @@ fn unshare_takes_down_a_share_opencode_made() {
     // What OpenCode does with `enterprise.url` pointing at this server, recorded as it records it.
     let agent = ureq::Agent::config_builder().build().new_agent();
     let made: Value = agent
-        .post(&format!("{}/api/share", m.server.url))
+        .post(&format!("{}/api/share", m.server.base))
         .send_json(serde_json::json!({ "sessionID": SHORT }))
         .unwrap()
         .body_mut()
@@ -660,7 +626,11 @@ fn wrong_secret_and_unreachable_server_say_what_to_do() {
 
 #[test]
 fn too_large_and_rate_limited_say_what_to_do() {
-    let m = Machine::with_server(Layout::JsonTree, &["--max-document-bytes", "20000"]);
+    let m = Machine::with_server(
+        Layout::JsonTree,
+        Stores::Embedded,
+        &["--max-document-bytes", "20000"],
+    );
     let err = m.fails(&["share", LONG]);
     assert!(
         err.contains("too large for this server") && err.contains("limit of 20000 bytes"),
@@ -668,7 +638,7 @@ fn too_large_and_rate_limited_say_what_to_do() {
     );
     assert!(m.registry().shares.is_empty(), "nothing recorded");
 
-    let m = Machine::with_server(Layout::JsonTree, &["--create-limit", "1"]);
+    let m = Machine::with_server(Layout::JsonTree, Stores::Embedded, &["--create-limit", "1"]);
     m.ok(&["share", SHORT]);
     let err = m.fails(&["share", LONG]);
     assert!(
@@ -715,8 +685,8 @@ fn ambiguous_share_prefix_lists_the_candidates() {
                 share_id: id.into(),
                 session_id: SHORT.into(),
                 secret: "s".into(),
-                url: format!("{}/share/{id}", m.server.url),
-                server: m.server.url.clone(),
+                url: format!("{}/share/{id}", m.server.base),
+                server: m.server.base.clone(),
                 title: format!("title {id}"),
                 created_at: 1,
                 updated_at: 1,
