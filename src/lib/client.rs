@@ -12,7 +12,7 @@ use ureq::Agent;
 use ureq::http::Response;
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
-use crate::model::ShareData;
+use crate::model::{ShareData, is_valid_share_id};
 
 /// Environment variable naming the server (the original plugin's name).
 pub const SERVER_ENV: &str = "BETTER_SHARE_BASE_URL";
@@ -31,6 +31,8 @@ const MAX_DOCUMENT: u64 = 256 * 1024 * 1024;
 pub enum ClientError {
     #[error("{0:?} is not a server address; give one like https://share.example.com")]
     BadServer(String),
+    #[error("{0:?} is not a valid share id (8 to 64 of A-Z a-z 0-9 _ -); check the registry entry")]
+    BadShareId(String),
     #[error(
         "could not reach the bshare server at {server} ({detail}); is `bshare serve` running there? Set {SERVER_ENV} or --server to the right address"
     )]
@@ -141,6 +143,7 @@ impl Client {
     ) -> Result<Created, ClientError> {
         let mut body = json!({ "sessionId": session_id, "size": size });
         if let Some(id) = share_id {
+            check_id(id)?;
             body["shareId"] = id.into();
         }
         let url = format!("{}/api/share/presign", self.server);
@@ -211,6 +214,7 @@ impl Client {
     /// `DELETE /api/share/:id`. The secret goes in the header and, for OpenCode's own protocol,
     /// in the body too.
     pub fn delete(&self, share_id: &str, secret: &str) -> Result<(), ClientError> {
+        check_id(share_id)?;
         let url = format!("{}/api/share/{share_id}", self.server);
         let response = self
             .agent
@@ -223,6 +227,7 @@ impl Client {
 
     /// `GET /api/share/:id`: the stored document.
     pub fn document(&self, share_id: &str) -> Result<ShareData, ClientError> {
+        check_id(share_id)?;
         let url = format!("{}/api/share/{share_id}", self.server);
         let response = self.agent.get(&url).call();
         let mut response = self.check(response, share_id, 0)?;
@@ -380,6 +385,15 @@ impl ClientError {
     /// The share id was taken (409).
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Exists { .. })
+    }
+}
+
+/// Ids come from the registry, which other programs write too; only valid ones enter a URL path.
+fn check_id(share_id: &str) -> Result<(), ClientError> {
+    if is_valid_share_id(share_id) {
+        Ok(())
+    } else {
+        Err(ClientError::BadShareId(share_id.to_owned()))
     }
 }
 
@@ -613,6 +627,15 @@ mod tests {
             e.contains(&server) && e.contains("bshare serve") && e.contains(SERVER_ENV),
             "{e}"
         );
+    }
+
+    #[test]
+    fn share_ids_are_checked_before_they_enter_a_path() {
+        let client = Client::new("http://127.0.0.1:9").unwrap();
+        let e = client.delete("../../blob/x", "s").unwrap_err();
+        assert!(matches!(e, ClientError::BadShareId(_)), "{e}");
+        let e = client.document("a/b?c=d").unwrap_err();
+        assert!(matches!(e, ClientError::BadShareId(_)), "{e}");
     }
 
     #[test]

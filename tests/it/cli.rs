@@ -109,6 +109,7 @@ impl Machine {
             .env("HOME", self.home())
             .env("XDG_DATA_HOME", self.tmp.path().join("data"))
             .env_remove("BSHARE_OPENCODE_DIR")
+            .env_remove("OPENCODE_DB")
             .env("BETTER_SHARE_BASE_URL", &self.server.base)
             // Never start a real browser or touch the real clipboard.
             .env("BSHARE_OPENER", "")

@@ -97,7 +97,10 @@ fn session_files(storage: &Path) -> Result<Vec<PathBuf>, OpenCodeError> {
 pub fn sessions(storage: &Path) -> Result<Vec<SessionInfo>, OpenCodeError> {
     let mut out = Vec::new();
     for file in session_files(storage)? {
-        let s = read_json(&file)?;
+        // One damaged file must not hide every other session from the listing.
+        let Ok(s) = read_json(&file) else {
+            continue;
+        };
         let id = s["id"].as_str().map_or_else(|| stem(&file), str::to_owned);
         let project_id = text(&s["projectID"]);
         let project_worktree =

@@ -146,29 +146,40 @@ impl OpenCodeData {
         Ok(data_home.join("opencode"))
     }
 
-    /// Open `dir`, or the default directory when `None`.
+    /// Open `dir`, or the default directory when `None`. OpenCode's own `OPENCODE_DB` (a database
+    /// file, absolute or relative to the data directory) is honoured as OpenCode honours it.
     pub fn locate(dir: Option<&Path>) -> Result<Self, OpenCodeError> {
-        match dir {
-            Some(dir) => Self::open(dir),
-            None => Self::open(&Self::default_dir()?),
+        let dir = match dir {
+            Some(dir) => dir.to_owned(),
+            None => Self::default_dir()?,
+        };
+        match std::env::var_os("OPENCODE_DB").filter(|v| !v.is_empty() && v != ":memory:") {
+            Some(db) => Self::open(&dir.join(db)),
+            None => Self::open(&dir),
         }
     }
 
-    /// Open an OpenCode data directory (the one holding `opencode.db` or `storage/`).
-    pub fn open(dir: &Path) -> Result<Self, OpenCodeError> {
-        let db = dir.join("opencode.db");
-        let storage = dir.join("storage");
-        let layout = if db.is_file() {
+    /// Open an OpenCode data directory (the one holding `opencode.db` or `storage/`), or a
+    /// database file itself.
+    pub fn open(path: &Path) -> Result<Self, OpenCodeError> {
+        if path.is_file() {
+            return Ok(Self {
+                dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+                layout: Layout::Sqlite(path.to_owned()),
+            });
+        }
+        let storage = path.join("storage");
+        let layout = if let Some(db) = database_in(path) {
             Layout::Sqlite(db)
         } else if storage.join("session").is_dir() {
             Layout::JsonTree(storage)
         } else {
             return Err(OpenCodeError::NoData {
-                dir: dir.to_owned(),
+                dir: path.to_owned(),
             });
         };
         Ok(Self {
-            dir: dir.to_owned(),
+            dir: path.to_owned(),
             layout,
         })
     }
@@ -206,6 +217,26 @@ impl OpenCodeData {
             Layout::JsonTree(storage) => json_tree::shares(storage),
         }
     }
+}
+
+/// The database of a data directory: `opencode.db`, which releases use, else the newest
+/// `opencode-<channel>.db` that other release channels (dev, local builds) write.
+fn database_in(dir: &Path) -> Option<PathBuf> {
+    let db = dir.join("opencode.db");
+    if db.is_file() {
+        return Some(db);
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("opencode-") && name.ends_with(".db")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, path)| path)
 }
 
 /// The session named by `arg`: its full id or an unambiguous prefix of it.
@@ -288,6 +319,21 @@ pub(crate) mod tests {
             updated: 0,
             messages: 0,
         }
+    }
+
+    #[test]
+    fn finds_the_database_of_other_channels_and_database_files() {
+        let (_tmp, dir) = unpack_datadir();
+        let channel_db = dir.join("opencode-dev.db");
+        std::fs::rename(dir.join("opencode.db"), &channel_db).unwrap();
+        let data = OpenCodeData::open(&dir).unwrap();
+        assert_eq!(data.layout(), &Layout::Sqlite(channel_db.clone()));
+        assert_eq!(data.sessions().unwrap().len(), 4);
+        let data = OpenCodeData::open(&channel_db).unwrap();
+        assert_eq!(data.dir(), dir);
+        assert_eq!(data.sessions().unwrap().len(), 4);
+        let err = OpenCodeData::open(&dir.join("nothing")).unwrap_err();
+        assert!(err.to_string().contains("--opencode-dir"), "{err}");
     }
 
     #[test]
