@@ -165,7 +165,10 @@ impl Machine {
     fn add_message(&self, session_id: &str, text: &str) {
         let info = serde_json::json!({"role": "user", "time": {"created": 1_900_000_000_000_i64}});
         let part = serde_json::json!({"type": "text", "text": text});
-        let (mid, pid) = ("msg_zzzzzzzzzzzz01", "prt_zzzzzzzzzzzz01");
+        // Ids sort after OpenCode's, as a later message's would.
+        let suffix = bshare::crypto::random_hex(6);
+        let (mid, pid) = (format!("msg_zz{suffix}"), format!("prt_zz{suffix}"));
+        let (mid, pid) = (mid.as_str(), pid.as_str());
         match self.layout {
             Layout::Sqlite => {
                 let db =
@@ -373,6 +376,35 @@ fn share_without_argument_takes_the_newest_session_of_this_project() {
     let (_, stderr) = texts(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("no session in the project"), "{stderr}");
+}
+
+/// A large session shows an upload progress line, but only on a terminal (here a pseudo-terminal
+/// from util-linux `script`); through a pipe stderr stays clean.
+#[test]
+fn large_uploads_show_progress_only_on_a_terminal() {
+    let m = Machine::new(Layout::Sqlite);
+    m.add_message(SHORT, &"lorem ipsum ".repeat(100_000));
+    m.add_message(LONG, &"dolor sit amet ".repeat(100_000));
+
+    let (_, stderr) = m.ok(&["share", SHORT]);
+    assert!(!stderr.contains("uploading"), "{stderr}");
+
+    let bin = env!("CARGO_BIN_EXE_bshare");
+    let env = m.command(&[]);
+    let out = Command::new("script")
+        .args(["-qec", &format!("'{bin}' share {LONG}"), "/dev/null"])
+        .current_dir(m.project())
+        .envs(env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux `script` runs a command on a pseudo-terminal");
+    let (terminal, _) = texts(&out);
+    assert!(out.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("uploading") && terminal.contains("MiB (100%)"),
+        "{terminal}"
+    );
+    assert!(terminal.contains("/share/"), "{terminal}");
 }
 
 #[test]
