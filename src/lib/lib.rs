@@ -4,3 +4,4 @@
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
 pub mod model;
+pub mod render;
