@@ -21,6 +21,8 @@ pub struct Page<'a> {
     pub hl: Highlighter,
     /// The session's working directory, stripped from paths to keep them short.
     pub dir: Option<&'a str>,
+    last_model: Option<String>,
+    last_agent: Option<&'a str>,
 }
 
 /// Facts for the header, gathered in one pass over the messages.
@@ -186,6 +188,8 @@ pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
         out: String::with_capacity(8 * 1024 + size_hint),
         hl: Highlighter::default(),
         dir: nonempty(&doc.session, "directory"),
+        last_model: None,
+        last_agent: None,
     };
     let description = description(doc, &summary);
     let share_url = Some(ctx.share_url).filter(|u| markdown::safe_href(u).is_some());
@@ -363,7 +367,7 @@ fn jump_list(out: &mut String, doc: &ShareData) {
     out.push_str("</ol></details></nav>\n");
 }
 
-fn message(page: &mut Page, n: usize, m: &MessageWithParts) {
+fn message<'a>(page: &mut Page<'a>, n: usize, m: &'a MessageWithParts) {
     let info = &m.info;
     let role = str_field(info, "role").unwrap_or("message");
     let class = match role {
@@ -382,18 +386,23 @@ fn message(page: &mut Page, n: usize, m: &MessageWithParts) {
         other => escape_into(out, clip(other, 40)),
     }
     out.push_str("</span>");
-    let agent = nonempty(info, "agent").or_else(|| nonempty(info, "mode"));
+    // Model and agent are named when they change, not on every step of a long run.
     if role == "assistant"
         && let Some(model) = model_name(info)
+        && page.last_model.as_deref() != Some(model.as_str())
     {
         out.push_str(" <span class=\"model\">");
         escape_into(out, &model);
         out.push_str("</span>");
+        page.last_model = Some(model);
     }
-    if let Some(a) = agent {
+    if let Some(a) = nonempty(info, "agent").or_else(|| nonempty(info, "mode"))
+        && page.last_agent != Some(a)
+    {
         out.push_str(" <span class=\"agent\">");
         escape_into(out, clip(a, 60));
         out.push_str("</span>");
+        page.last_agent = Some(a);
     }
     let created = time_field(info, "created");
     if let Some(t) = created

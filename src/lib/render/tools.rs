@@ -226,11 +226,11 @@ pub fn tool(page: &mut Page, p: &Value) {
         "write" => {
             let content = str_field(input, "content").unwrap_or("");
             let lines = content.lines().count();
-            let badge = format!(
-                "<span class=\"badge\">{} line{}</span>",
-                thousands(lines as u64),
-                if lines == 1 { "" } else { "s" }
-            );
+            let badge = match lines {
+                0 => "<span class=\"badge\">empty</span>".to_string(),
+                1 => "<span class=\"badge\">1 line</span>".to_string(),
+                n => format!("<span class=\"badge\">{} lines</span>", thousands(n as u64)),
+            };
             open_tool(page, " t-write", name, path().or(title), &badge, state);
             let token = path().map(syntax_token_for_path);
             if !content.is_empty() {
@@ -298,7 +298,7 @@ pub fn tool(page: &mut Page, p: &Value) {
                 let lines = out_text.lines().count();
                 let _ = write!(
                     page.out,
-                    "<details><summary>Fetched content · {} lines</summary><pre class=\"out\">",
+                    "<details><summary>Fetched content · {} lines</summary><pre class=\"out prose\">",
                     thousands(lines as u64)
                 );
                 escape_into(&mut page.out, clip(out_text, OUTPUT_LIMIT));
