@@ -37,7 +37,7 @@ fn vary(v: &mut Value, k: usize) {
                         s.push_str(&format!("\n# variant {k}\n"));
                     }
                     ("id" | "messageID" | "parentID" | "callID", Value::String(s)) => {
-                        s.push_str(&format!("_{k}"))
+                        s.push_str(&format!("_{k}"));
                     }
                     ("created" | "completed" | "start" | "end", Value::Number(n)) => {
                         if let Some(t) = n.as_i64() {
