@@ -26,28 +26,28 @@ pub struct Page<'a> {
 }
 
 /// Facts for the header, gathered in one pass over the messages.
-struct Summary<'a> {
-    title: &'a str,
-    models: Vec<String>,
-    version: Option<&'a str>,
-    created: Option<i64>,
-    updated: Option<i64>,
-    first: Option<i64>,
-    last: Option<i64>,
-    cost: f64,
-    tokens: Tokens,
-    prompts: usize,
-    files: Vec<FileChange<'a>>,
+pub(super) struct Summary<'a> {
+    pub(super) title: &'a str,
+    pub(super) models: Vec<String>,
+    pub(super) version: Option<&'a str>,
+    pub(super) created: Option<i64>,
+    pub(super) updated: Option<i64>,
+    pub(super) first: Option<i64>,
+    pub(super) last: Option<i64>,
+    pub(super) cost: f64,
+    pub(super) tokens: Tokens,
+    pub(super) prompts: usize,
+    pub(super) files: Vec<FileChange<'a>>,
 }
 
-struct FileChange<'a> {
-    file: &'a str,
-    additions: u64,
-    deletions: u64,
+pub(super) struct FileChange<'a> {
+    pub(super) file: &'a str,
+    pub(super) additions: u64,
+    pub(super) deletions: u64,
 }
 
 impl<'a> Summary<'a> {
-    fn of(doc: &'a ShareData) -> Summary<'a> {
+    pub(super) fn of(doc: &'a ShareData) -> Summary<'a> {
         let s = &doc.session;
         let mut sum = Summary {
             title: nonempty(s, "title").unwrap_or("Untitled session"),
@@ -247,9 +247,7 @@ pub fn foot(out: &mut String, share_url: Option<&str>) {
     if let Some(url) = share_url {
         out.push_str(" · <a href=\"");
         escape_into(out, url);
-        out.push_str(".md\">Markdown</a> · <a href=\"");
-        escape_into(out, url);
-        out.push_str("#top\">Top</a>");
+        out.push_str(".md\">Markdown</a> · <a href=\"#top\">Top</a>");
     }
     out.push_str("</footer>\n</body>\n</html>\n");
 }

@@ -883,3 +883,56 @@ fn stylesheet_syntax_colours_are_current() {
         "style.css syntax colours are stale: run BSHARE_BLESS_CSS=1 cargo test --lib render"
     );
 }
+
+/// The part types and states the fixtures do not contain, in a plausible document.
+fn other_parts_document() -> ShareData {
+    serde_json::from_value(json!({
+        "shareId": "Other123", "sessionId": "ses_other", "createdAt": 1_795_479_000_000_i64, "updatedAt": 1_795_479_100_000_i64,
+        "session": {"title": "Other parts", "directory": "/work/app", "version": "1.18.33"},
+        "messages": [
+            {"info": {"role": "user", "time": {"created": 1_795_479_000_000_i64}, "agent": "plan"},
+             "parts": [
+                {"type": "text", "text": "Plan the migration, then @general do it."},
+                {"type": "agent", "name": "general"},
+                {"type": "subtask", "agent": "general", "description": "Run the migration", "prompt": "Apply `0002_users.sql` and report."},
+                {"type": "file", "mime": "image/png", "filename": "dot.png",
+                 "url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="},
+                {"type": "file", "mime": "application/pdf", "filename": "spec.pdf", "url": "file:///work/app/docs/spec.pdf"},
+             ]},
+            {"info": {"role": "assistant", "modelID": "claude-x", "providerID": "anthropic", "agent": "plan",
+                      "time": {"created": 1_795_479_001_000_i64, "completed": 1_795_479_031_000_i64},
+                      "error": {"name": "APIError", "data": {"message": "Overloaded", "statusCode": 529, "isRetryable": true}}},
+             "parts": [
+                {"type": "retry", "attempt": 1, "error": {"name": "APIError", "data": {"message": "Rate limited"}}, "time": {"created": 1_795_479_002_000_i64}},
+                {"type": "tool", "tool": "bash", "state": {"status": "running", "input": {"command": "make migrate"}, "time": {"start": 1_795_479_003_000_i64}}},
+                {"type": "tool", "tool": "list", "state": {"status": "pending", "input": {"path": "/work/app/migrations"}}},
+                {"type": "tool", "tool": "github_create_issue", "state": {"status": "completed", "title": "Issue #12",
+                    "input": {"repo": "acme/app", "title": "Migration plan", "labels": ["db"]}, "output": "Created https://github.com/acme/app/issues/12"}},
+                {"type": "compaction", "auto": true},
+                {"type": "future-part", "payload": {"x": 1}},
+             ]},
+            {"info": {"role": "assistant", "modelID": "claude-x", "providerID": "anthropic",
+                      "time": {"created": 1_795_479_040_000_i64}, "error": {"name": "MessageAbortedError", "data": {}}},
+             "parts": [{"type": "text", "text": "Starting the migr"}]},
+        ]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn other_parts_page() {
+    let html = render_page(&other_parts_document(), &CTX);
+    assert_inert(&html);
+    assert!(html.contains(
+        "<div class=\"error\"><strong>API error</strong> <span class=\"badge\">HTTP 529</span>"
+    ));
+    assert!(html.contains("<div class=\"error aborted\"><strong>Aborted</strong>"));
+    assert!(html.contains("<span class=\"badge\">running</span>"));
+    assert!(html.contains("<img src=\"data:image/png;base64,"));
+    assert!(html.contains("Part <code>future-part</code>"));
+    insta::assert_snapshot!("other_parts_page", html);
+    insta::assert_snapshot!(
+        "other_parts_transcript",
+        render_transcript_markdown(&other_parts_document())
+    );
+}

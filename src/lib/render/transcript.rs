@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::page::{is_synthetic, model_name};
+use super::page::{Summary, is_synthetic, model_name};
 use super::util::{
     Tokens, duration, money, nonempty, num_field, one_line, pretty_json, str_field, time_field,
     utc_datetime,
@@ -34,7 +34,35 @@ pub fn render_transcript_markdown(doc: &ShareData) -> String {
     {
         let _ = writeln!(out, "- Updated: {t}");
     }
-    let _ = writeln!(out, "- Messages: {}\n", doc.messages.len());
+    let summary = Summary::of(doc);
+    if !summary.models.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Models: {}",
+            one_line(&summary.models.join(", "), 400)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "- Messages: {} ({} prompts)",
+        doc.messages.len(),
+        summary.prompts
+    );
+    let _ = writeln!(out, "- Cost: {}", money(summary.cost));
+    let _ = writeln!(out, "- Tokens: {}", summary.tokens.summary());
+    if !summary.files.is_empty() {
+        let _ = writeln!(out, "- Files changed:");
+        for f in &summary.files {
+            let _ = writeln!(
+                out,
+                "  - `{}` +{} −{}",
+                one_line(f.file, 300).replace('`', "'"),
+                f.additions,
+                f.deletions
+            );
+        }
+    }
+    out.push('\n');
 
     for (i, m) in doc.messages.iter().enumerate() {
         let info = &m.info;
