@@ -23,6 +23,8 @@ pub struct Page<'a> {
     pub dir: Option<&'a str>,
     last_model: Option<String>,
     last_agent: Option<&'a str>,
+    /// Date of the last message shown; a message on another day shows its date too.
+    last_date: Option<String>,
 }
 
 /// Facts for the header, gathered in one pass over the messages.
@@ -190,6 +192,7 @@ pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
         dir: nonempty(&doc.session, "directory"),
         last_model: None,
         last_agent: None,
+        last_date: summary.created.and_then(utc_datetime).map(|d| d[..10].to_string()),
     };
     let description = description(doc, &summary);
     let share_url = Some(ctx.share_url).filter(|u| markdown::safe_href(u).is_some());
@@ -404,8 +407,15 @@ fn message<'a>(page: &mut Page<'a>, n: usize, m: &'a MessageWithParts) {
     }
     let created = time_field(info, "created");
     if let Some(t) = created
-        && let Some(text) = utc_time(t)
+        && let Some(full) = utc_datetime(t)
     {
+        let date = &full[..10];
+        let text = if page.last_date.as_deref() == Some(date) {
+            full[11..19].to_string()
+        } else {
+            page.last_date = Some(date.to_string());
+            full.clone()
+        };
         out.push_str(" <span class=\"when\">");
         out.push_str(&time_html(t, &text));
         if let Some(done) = time_field(info, "completed").filter(|d| *d >= t) {

@@ -921,7 +921,7 @@ fn other_parts_document() -> ShareData {
                 {"type": "future-part", "payload": {"x": 1}},
              ]},
             {"info": {"role": "assistant", "modelID": "claude-x", "providerID": "anthropic",
-                      "time": {"created": 1_795_479_040_000_i64}, "error": {"name": "MessageAbortedError", "data": {}}},
+                      "time": {"created": 1_795_565_440_000_i64}, "error": {"name": "MessageAbortedError", "data": {}}},
              "parts": [{"type": "text", "text": "Starting the migr"}]},
         ]
     }))
@@ -939,6 +939,9 @@ fn other_parts_page() {
     assert!(html.contains("<span class=\"badge\">running</span>"));
     assert!(html.contains("<img src=\"data:image/png;base64,"));
     assert!(html.contains("Part <code>future-part</code>"));
+    // Same day as the header: time only; the next day: the date too.
+    assert!(html.contains(">00:10:01</time>"));
+    assert!(html.contains(">2026-11-25 00:10:40 UTC</time>"));
     assert_page_snapshot!("other_parts_page", html);
     insta::assert_snapshot!(
         "other_parts_transcript",
