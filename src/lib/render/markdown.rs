@@ -36,8 +36,9 @@ pub fn open_link(out: &mut String, href: &str) {
     out.push_str("\" rel=\"nofollow noopener noreferrer\">");
 }
 
-/// Appends `text` rendered as markdown.
-pub fn render(out: &mut String, text: &str, hl: &mut Highlighter) {
+/// Appends `text` rendered as markdown. `block` numbers the call within the page: footnote
+/// labels are prefixed with it, so two messages' `[^1]` do not share an id.
+pub fn render(out: &mut String, text: &str, hl: &mut Highlighter, block: usize) {
     let mut links: Vec<bool> = Vec::new();
     let mut code: Option<(String, String)> = None;
     let events = Parser::new_ext(text, OPTIONS).filter_map(|event| match event {
@@ -131,6 +132,12 @@ pub fn render(out: &mut String, text: &str, hl: &mut Highlighter) {
             attrs,
         })),
         Event::End(TagEnd::Heading(level)) => Some(Event::End(TagEnd::Heading(shift(level)))),
+        Event::FootnoteReference(label) => Some(Event::FootnoteReference(CowStr::from(format!(
+            "f{block}-{label}"
+        )))),
+        Event::Start(Tag::FootnoteDefinition(label)) => Some(Event::Start(
+            Tag::FootnoteDefinition(CowStr::from(format!("f{block}-{label}"))),
+        )),
         other => Some(other),
     });
     pulldown_cmark::html::push_html(out, events);
@@ -151,7 +158,7 @@ mod tests {
 
     fn md(s: &str) -> String {
         let mut out = String::new();
-        render(&mut out, s, &mut Highlighter::default());
+        render(&mut out, s, &mut Highlighter::default(), 7);
         out
     }
 
@@ -190,7 +197,11 @@ mod tests {
         assert!(out.contains("<table>"), "{out}");
         assert!(out.contains("type=\"checkbox\""), "{out}");
         assert!(out.contains("<del>gone</del>"), "{out}");
-        assert!(out.contains("footnote-definition"), "{out}");
+        assert!(
+            out.contains("<div class=\"footnote-definition\" id=\"f7-1\">"),
+            "{out}"
+        );
+        assert!(out.contains("href=\"#f7-1\""), "{out}");
         assert!(out.contains("<h3>Big</h3>"), "{out}");
         assert!(
             out.contains("<pre class=\"code\"><code><span class=\"s-"),

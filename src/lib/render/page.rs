@@ -23,8 +23,18 @@ pub struct Page<'a> {
     pub dir: Option<&'a str>,
     last_model: Option<String>,
     last_agent: Option<&'a str>,
+    /// Markdown blocks rendered so far; keeps footnote ids of different messages apart.
+    md_blocks: usize,
     /// Date of the last message shown; a message on another day shows its date too.
     last_date: Option<String>,
+}
+
+impl Page<'_> {
+    /// Appends `text` rendered as markdown.
+    pub fn markdown(&mut self, text: &str) {
+        self.md_blocks += 1;
+        markdown::render(&mut self.out, text, &mut self.hl, self.md_blocks);
+    }
 }
 
 /// Facts for the header, gathered in one pass over the messages.
@@ -192,7 +202,11 @@ pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
         dir: nonempty(&doc.session, "directory"),
         last_model: None,
         last_agent: None,
-        last_date: summary.created.and_then(utc_datetime).map(|d| d[..10].to_string()),
+        md_blocks: 0,
+        last_date: summary
+            .created
+            .and_then(utc_datetime)
+            .map(|d| d[..10].to_string()),
     };
     let description = description(doc, &summary);
     let share_url = Some(ctx.share_url).filter(|u| markdown::safe_href(u).is_some());
@@ -520,7 +534,7 @@ fn text_part(page: &mut Page, p: &Value, role: &str) {
     } else {
         "<div class=\"md\">"
     });
-    markdown::render(&mut page.out, text, &mut page.hl);
+    page.markdown(text);
     page.out.push_str("</div>\n");
 }
 
@@ -537,7 +551,7 @@ fn reasoning(page: &mut Page, p: &Value) {
         let _ = write!(page.out, " · {}", duration(b.saturating_sub(a)));
     }
     page.out.push_str("</summary><div class=\"md\">");
-    markdown::render(&mut page.out, text, &mut page.hl);
+    page.markdown(text);
     page.out.push_str("</div></details>\n");
 }
 

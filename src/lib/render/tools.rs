@@ -338,13 +338,13 @@ pub fn tool(page: &mut Page, p: &Value) {
             if let Some(prompt) = nonempty(input, "prompt") {
                 page.out
                     .push_str("<details><summary>Prompt</summary><div class=\"md\">");
-                markdown::render(&mut page.out, clip(prompt, OUTPUT_LIMIT), &mut page.hl);
+                page.markdown(clip(prompt, OUTPUT_LIMIT));
                 page.out.push_str("</div></details>\n");
             }
             let result = task_result(out_text);
             if !result.trim().is_empty() {
                 page.out.push_str("<div class=\"md result\">");
-                markdown::render(&mut page.out, clip(result, OUTPUT_LIMIT), &mut page.hl);
+                page.markdown(clip(result, OUTPUT_LIMIT));
                 page.out.push_str("</div>\n");
             }
         }
@@ -470,7 +470,7 @@ pub fn subtask(page: &mut Page, p: &Value) {
     );
     if let Some(prompt) = nonempty(p, "prompt") {
         page.out.push_str("<div class=\"md\">");
-        markdown::render(&mut page.out, clip(prompt, OUTPUT_LIMIT), &mut page.hl);
+        page.markdown(clip(prompt, OUTPUT_LIMIT));
         page.out.push_str("</div>\n");
     }
     close_tool(&mut page.out);
