@@ -313,19 +313,22 @@ fn header(out: &mut String, s: &Summary) {
     {
         fact(out, "Duration", &duration(b.saturating_sub(a)));
     }
-    fact(out, "Cost", &money(s.cost));
-    let t = s.tokens;
-    let mut tokens = String::new();
-    for (n, label) in [
-        (t.input, "input"),
-        (t.output, "output"),
-        (t.reasoning, "reasoning"),
-        (t.cache_read, "cache read"),
-        (t.cache_write, "cache write"),
-    ] {
-        let _ = write!(tokens, "<span><b>{}</b> {label}</span> ", thousands(n));
+    // A document without any accounting says nothing rather than "$0.0000".
+    if s.cost > 0.0 || !s.tokens.is_zero() {
+        fact(out, "Cost", &money(s.cost));
+        let t = s.tokens;
+        let mut tokens = String::new();
+        for (n, label) in [
+            (t.input, "input"),
+            (t.output, "output"),
+            (t.reasoning, "reasoning"),
+            (t.cache_read, "cache read"),
+            (t.cache_write, "cache write"),
+        ] {
+            let _ = write!(tokens, "<span><b>{}</b> {label}</span> ", thousands(n));
+        }
+        fact(out, "Tokens", tokens.trim_end());
     }
-    fact(out, "Tokens", tokens.trim_end());
     out.push_str("</dl>\n");
     if !s.files.is_empty() {
         let (add, del) = s.files.iter().fold((0u64, 0u64), |(a, d), f| {

@@ -509,7 +509,7 @@ pub fn file_part(page: &mut Page, p: &Value) {
         .or_else(|| url.strip_prefix("file://"))
         .unwrap_or("attachment");
     let out = &mut page.out;
-    out.push_str("<div class=\"file\"><span class=\"ficon\">📎</span> <b>");
+    out.push_str("<div class=\"file\"><span class=\"tn\">file</span> <b>");
     escape_into(out, clip(name, 300));
     out.push_str("</b>");
     if !mime.is_empty() {
