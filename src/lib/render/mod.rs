@@ -5,6 +5,11 @@
 //! The page needs no JavaScript and loads nothing but [`stylesheet_path`] from its own
 //! origin, so it works under `default-src 'none'; style-src 'self'; img-src 'self' data:`.
 //!
+//! What the server adds: the page as `text/html; charset=utf-8` under the CSP above, the
+//! transcript as `text/markdown; charset=utf-8` (it is the document's text, unescaped, so it
+//! must never be served as HTML), both with `X-Content-Type-Options: nosniff`, and
+//! [`STYLESHEET`] at [`stylesheet_path`] as `text/css`, cacheable forever.
+//!
 //! Invariants:
 //! - every string from the document reaches the HTML through [`util::escape_into`], the
 //!   markdown renderer (raw HTML becomes text, links are `http(s)`/`mailto` only) or syntect
