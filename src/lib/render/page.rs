@@ -330,31 +330,37 @@ fn header(out: &mut String, s: &Summary) {
         fact(out, "Tokens", tokens.trim_end());
     }
     out.push_str("</dl>\n");
-    if !s.files.is_empty() {
-        let (add, del) = s.files.iter().fold((0u64, 0u64), |(a, d), f| {
-            (a.saturating_add(f.additions), d.saturating_add(f.deletions))
-        });
-        let _ = write!(
-            out,
-            "<details class=\"files\"><summary>{} file{} changed <span class=\"add\">+{}</span> <span class=\"del\">−{}</span></summary>\n<ul>\n",
-            s.files.len(),
-            if s.files.len() == 1 { "" } else { "s" },
-            thousands(add),
-            thousands(del)
-        );
-        for f in &s.files {
-            out.push_str("<li><code>");
-            escape_into(out, f.file);
-            let _ = writeln!(
-                out,
-                "</code> <span class=\"add\">+{}</span> <span class=\"del\">−{}</span></li>",
-                thousands(f.additions),
-                thousands(f.deletions)
-            );
-        }
-        out.push_str("</ul></details>\n");
-    }
+    files_changed(out, &s.files, "files");
     out.push_str("</header>\n");
+}
+
+/// A collapsed list of changed files with their line counts.
+fn files_changed(out: &mut String, files: &[FileChange], class: &str) {
+    if files.is_empty() {
+        return;
+    }
+    let (add, del) = files.iter().fold((0u64, 0u64), |(a, d), f| {
+        (a.saturating_add(f.additions), d.saturating_add(f.deletions))
+    });
+    let _ = write!(
+        out,
+        "<details class=\"{class}\"><summary>{} file{} changed <span class=\"add\">+{}</span> <span class=\"del\">−{}</span></summary>\n<ul>\n",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        thousands(add),
+        thousands(del)
+    );
+    for f in files {
+        out.push_str("<li><code>");
+        escape_into(out, f.file);
+        let _ = writeln!(
+            out,
+            "</code> <span class=\"add\">+{}</span> <span class=\"del\">−{}</span></li>",
+            thousands(f.additions),
+            thousands(f.deletions)
+        );
+    }
+    out.push_str("</ul></details>\n");
 }
 
 fn jump_list(out: &mut String, doc: &ShareData) {
@@ -446,6 +452,16 @@ fn message<'a>(page: &mut Page<'a>, n: usize, m: &'a MessageWithParts) {
     }
     if let Some(err) = info.get("error").filter(|e| !e.is_null()) {
         message_error(&mut page.out, err);
+    }
+    if role == "user" {
+        // What the work on this prompt changed, as OpenCode summarised it.
+        let mut files = Vec::new();
+        collect_diffs(
+            info.get("summary").and_then(|s| s.get("diffs")),
+            &mut files,
+            &mut HashMap::new(),
+        );
+        files_changed(&mut page.out, &files, "files turn");
     }
     page.out.push_str("</article>\n");
 }

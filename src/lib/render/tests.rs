@@ -214,6 +214,9 @@ fn long_fixture_shows_what_a_reader_needs() {
         assert!(html.contains(&format!("id=\"m{n}\"")), "anchor m{n}");
     }
     assert!(html.contains("<a href=\"#m1\">") && html.contains("<a href=\"#m18\">"));
+    // Each prompt says what its turn changed.
+    assert!(html.contains("<details class=\"files turn\"><summary>5 files changed <span class=\"add\">+46</span> <span class=\"del\">−1</span>"));
+    assert!(html.contains("<details class=\"files turn\"><summary>1 file changed <span class=\"add\">+0</span> <span class=\"del\">−1</span>"));
     // Tools: a failed read and edit are marked, the diff is coloured, the todo list is a checklist.
     assert_eq!(html.matches("<div class=\"tool failed").count(), 2);
     assert!(html.contains("File not found: /home/dev/calc/src/mathutil.py"));
