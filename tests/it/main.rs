@@ -1,2 +1,8 @@
+//! The one integration test binary: the real `bshare` binary against real services.
+
+mod support;
+
+mod api;
+mod browser;
+mod cli;
 mod plugin_install;
-fn main() {}
