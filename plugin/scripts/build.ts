@@ -1,6 +1,6 @@
-// Builds the two self-contained plugin files in dist/ that `bshare plugin install` embeds:
-//   dist/bshare.js      the server plugin (events, re-sync, agent tools)
-//   dist/bshare-tui.js  the TUI plugin (slash commands)
+// Builds the two self-contained plugin files in bundle/ that `bshare plugin install` embeds:
+//   bundle/bshare.js      the server plugin (events, re-sync, agent tools)
+//   bundle/bshare-tui.js  the TUI plugin (slash commands)
 // `bun scripts/build.ts` writes them; `bun scripts/build.ts --check` fails when they are stale.
 // The first line of each marks the file as bshare's, so an install can replace an older copy
 // and still refuse to overwrite a file that is not ours.
@@ -14,8 +14,8 @@ const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as
 export const MARKER = "// bshare-opencode-plugin";
 
 export const bundles = [
-  { entry: "src/index.ts", out: "dist/bshare.js", what: "server plugin" },
-  { entry: "src/tui-entry.ts", out: "dist/bshare-tui.js", what: "TUI plugin" },
+  { entry: "src/index.ts", out: "bundle/bshare.js", what: "server plugin" },
+  { entry: "src/tui-entry.ts", out: "bundle/bshare-tui.js", what: "TUI plugin" },
 ] as const;
 
 export async function build(): Promise<Array<{ out: string; text: string }>> {

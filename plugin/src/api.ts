@@ -47,7 +47,9 @@ export class ShareApiError extends Error {
 
   /** The share is gone for good on the server (deleted or never existed there). */
   get shareGone(): boolean {
-    return this.kind === "http" && (this.status === 404 || this.status === 410);
+    if (this.kind !== "http") return false;
+    // A 404 without the share code may be a proxy or a server that is not bshare: not proof.
+    return this.status === 410 || (this.status === 404 && (this.code === undefined || this.code === "SHARE_NOT_FOUND"));
   }
 }
 

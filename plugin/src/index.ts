@@ -1,4 +1,4 @@
-// Entry of the server plugin bundle (`dist/bshare.js`). Its one export is the plugin function:
+// Entry of the server plugin bundle (`bundle/bshare.js`). Its one export is the plugin function:
 // OpenCode calls every export of a file plugin, so nothing else may be exported from here.
 
 export { BsharePlugin } from "./server.js";

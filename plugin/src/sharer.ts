@@ -240,7 +240,11 @@ export class Sharer {
         await this.copyLink(entry.url, true);
         await this.tell({ variant: "success", title: TITLE, message: `Link copied: ${entry.url}` });
       } catch (err) {
-        await this.tell({ variant: "error", title: TITLE, message: `Could not share: ${describe(err)}` });
+        let message = `Could not share: ${describe(err)}`;
+        if (err instanceof ShareApiError && err.code === "SHARE_EXISTS") {
+          message += `. Use /bshare-share to share it under a new link.`;
+        }
+        await this.tell({ variant: "error", title: TITLE, message });
       } finally {
         this.creating.delete(sessionId);
       }

@@ -1,3 +1,3 @@
-// Entry of the TUI plugin bundle (`dist/bshare-tui.js`): only the `{ id, tui }` default export.
+// Entry of the TUI plugin bundle (`bundle/bshare-tui.js`): only the `{ id, tui }` default export.
 
 export { default } from "./tui.js";

@@ -85,6 +85,8 @@ describe("errors become sentences", () => {
     expect(gone.shareGone).toBe(true);
     const forbidden = await failure(api(() => json(403, { error: "wrong secret", code: "FORBIDDEN" })).client.presign("abcdefgh", "s", 1));
     expect(forbidden.shareGone).toBe(false);
+    const notUploaded = await failure(api(() => json(404, { error: "not uploaded yet", code: "NOT_UPLOADED" })).client.presign("abcdefgh", "s", 1));
+    expect(notUploaded.shareGone).toBe(false);
   });
 
   test("a server that is down is named, with the reason", async () => {

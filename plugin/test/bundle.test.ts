@@ -5,23 +5,23 @@ import { build, MARKER } from "../scripts/build.ts";
 
 const root = join(import.meta.dir, "..");
 
-test("dist/ is up to date with src/ (run `npm run build` after changing the plugin)", async () => {
+test("bundle/ is up to date with src/ (run `npm run build` after changing the plugin)", async () => {
   for (const { out, text } of await build()) {
     expect({ out, text: readFileSync(join(root, out), "utf8") }).toEqual({ out, text });
   }
 });
 
 test("each bundle starts with the marker `bshare plugin install` recognizes", () => {
-  for (const file of ["dist/bshare.js", "dist/bshare-tui.js"]) {
+  for (const file of ["bundle/bshare.js", "bundle/bshare-tui.js"]) {
     expect(readFileSync(join(root, file), "utf8").startsWith(MARKER)).toBe(true);
   }
 });
 
 test("the server bundle exports only the plugin function; the TUI bundle only { id, tui }", async () => {
-  const server = await import(join(root, "dist/bshare.js"));
+  const server = await import(join(root, "bundle/bshare.js"));
   expect(Object.keys(server)).toEqual(["BsharePlugin"]);
   expect(typeof server.BsharePlugin).toBe("function");
-  const tui = await import(join(root, "dist/bshare-tui.js"));
+  const tui = await import(join(root, "bundle/bshare-tui.js"));
   expect(Object.keys(tui)).toEqual(["default"]);
   expect(tui.default.id).toBe("bshare");
   expect(typeof tui.default.tui).toBe("function");
@@ -29,7 +29,7 @@ test("the server bundle exports only the plugin function; the TUI bundle only { 
 });
 
 test("the bundles import nothing but node: built-ins", () => {
-  for (const file of ["dist/bshare.js", "dist/bshare-tui.js"]) {
+  for (const file of ["bundle/bshare.js", "bundle/bshare-tui.js"]) {
     const text = readFileSync(join(root, file), "utf8");
     const specifiers = [...text.matchAll(/^import .* from "([^"]+)";?$/gm)].map((m) => m[1]);
     expect(specifiers.length).toBeGreaterThan(0);

@@ -4,12 +4,14 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { startFakeServer } from "./fake-server.ts";
 import { tempDir } from "./support.ts";
 
 export interface ServerLimits {
   maxDocumentBytes?: number;
+  /** Share creations per client address per hour. */
   createLimit?: number;
+  /** Other API requests per client address per minute. */
+  requestLimit?: number;
 }
 
 export interface RunningServer {
@@ -26,10 +28,6 @@ export function bshareBinary(): string | undefined {
 }
 
 export async function startServer(limits: ServerLimits = {}): Promise<RunningServer> {
-  if (process.env.BSHARE_TEST_SERVER === "fake") {
-    const fake = startFakeServer(limits);
-    return { baseUrl: fake.baseUrl, stop: async () => fake.stop() };
-  }
   const bin = bshareBinary();
   if (bin === undefined) {
     throw new Error("no bshare binary: run `cargo build` in the repository root or set BSHARE_BIN");
@@ -38,7 +36,14 @@ export async function startServer(limits: ServerLimits = {}): Promise<RunningSer
   const args = [bin, "serve", "--bind", "127.0.0.1:0", "--data-dir", data.path];
   if (limits.maxDocumentBytes !== undefined) args.push("--max-document-bytes", String(limits.maxDocumentBytes));
   if (limits.createLimit !== undefined) args.push("--create-limit", String(limits.createLimit));
-  const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", env: { ...process.env, BASE_URL: "" } });
+  if (limits.requestLimit !== undefined) args.push("--request-limit", String(limits.requestLimit));
+  // The embedded default (SQLite and local disk), whatever the calling shell has configured.
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k === "DATABASE_URL" || k === "BASE_URL" || k.startsWith("S3_") || k.startsWith("BSHARE_")) continue;
+    env[k] = v;
+  }
+  const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", env });
   const baseUrl = await readAddress(child.stdout, child.stderr);
   return {
     baseUrl,

@@ -1,5 +1,5 @@
 //! Installing the OpenCode plugin (`bshare plugin install`): the two embedded files from
-//! `plugin/dist/` go where OpenCode loads them, and the TUI half is listed in `tui.json`.
+//! `plugin/bundle/` go where OpenCode loads them, and the TUI half is listed in `tui.json`.
 //!
 //! OpenCode (checked on 1.18.33) loads server plugins from every `*.{ts,js}` in a config
 //! directory's `plugin/` or `plugins/` folder, but TUI plugins only from the `plugin` list of
@@ -17,9 +17,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The server plugin bundle (events, re-sync, agent tools).
-pub const SERVER_PLUGIN_JS: &str = include_str!("../../plugin/dist/bshare.js");
+pub const SERVER_PLUGIN_JS: &str = include_str!("../../plugin/bundle/bshare.js");
 /// The TUI plugin bundle (slash commands).
-pub const TUI_PLUGIN_JS: &str = include_str!("../../plugin/dist/bshare-tui.js");
+pub const TUI_PLUGIN_JS: &str = include_str!("../../plugin/bundle/bshare-tui.js");
 /// First characters of every file the plugin build writes.
 pub const MARKER: &str = "// bshare-opencode-plugin";
 /// How `tui.json` names the TUI plugin, relative to the directory of `tui.json`.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bshare::plugin_install::{self, Target};
 
+/// Install the OpenCode plugin where OpenCode loads it.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
