@@ -1,0 +1,169 @@
+// The plugin inside the real OpenCode program (BSHARE_TEST_OPENCODE, 1.18.33 in the test command),
+// installed the way users install it: `bshare plugin install` into a throwaway HOME.
+//   - the server plugin loads and registers its tools (`opencode debug agent build`);
+//   - the TUI plugin's slash commands show in the prompt's autocomplete (the TUI in tmux);
+//   - OpenCode's own `/share` becomes a bshare share (`opencode serve`, a session shared through
+//     OpenCode's API with `enterprise.url` pointing at a local stand-in for OpenCode's service).
+// Needs no model and no network.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { findBySession, readRegistry } from "../src/registry.ts";
+import { bshareBinary, type RunningServer, startServer } from "./server.ts";
+import { tempDir, until } from "./support.ts";
+
+const opencode = process.env.BSHARE_TEST_OPENCODE;
+
+function required(): { opencode: string; bshare: string } {
+  const bshare = bshareBinary();
+  if (!opencode) throw new Error("BSHARE_TEST_OPENCODE must name an OpenCode binary (scripts/test installs 1.18.33)");
+  if (!bshare) throw new Error("no bshare binary: run `cargo build` or set BSHARE_BIN");
+  return { opencode, bshare };
+}
+
+/** A HOME with the plugin installed by `bshare plugin install`, and a git project in it. */
+function userHome(): { home: string; project: string; env: Record<string, string>; cleanup: () => void } {
+  const { bshare } = required();
+  const dir = tempDir("bshare-opencode-");
+  const home = dir.path;
+  const project = join(home, "project");
+  mkdirSync(project);
+  Bun.spawnSync(["git", "init", "-q", project]);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("XDG_") && !k.startsWith("OPENCODE_")) env[k] = v;
+  }
+  env.HOME = home;
+  env.TERM = "xterm-256color";
+  const install = Bun.spawnSync([bshare, "plugin", "install"], { env });
+  if (install.exitCode !== 0) throw new Error(`bshare plugin install failed: ${install.stderr.toString()}`);
+  // OpenCode installs @opencode-ai/plugin into a config directory with plugins before it answers
+  // (minutes on a slow registry, impossible offline). Our files import nothing from it; a
+  // node_modules and a lock file naming it make OpenCode skip the install.
+  const config = join(home, ".config", "opencode");
+  mkdirSync(join(config, "node_modules"), { recursive: true });
+  writeFileSync(
+    join(config, "package-lock.json"),
+    JSON.stringify({ packages: { "": { dependencies: { "@opencode-ai/plugin": "*" } } } }),
+  );
+  return { home, project, env, cleanup: dir.cleanup };
+}
+
+describe("inside OpenCode", () => {
+  test("the server plugin loads and registers bshare_share and bshare_unshare", () => {
+    const { opencode: bin } = required();
+    const u = userHome();
+    try {
+      const out = Bun.spawnSync([bin, "debug", "agent", "build"], { cwd: u.project, env: u.env, timeout: 120_000 });
+      const text = out.stdout.toString();
+      expect(text).toContain('"bshare_share"');
+      expect(text).toContain('"bshare_unshare"');
+    } finally {
+      u.cleanup();
+    }
+  }, 150_000);
+
+  test("the TUI offers /bshare-share and /bshare-unshare", async () => {
+    const { opencode: bin } = required();
+    const u = userHome();
+    const session = `bshare-oc-${process.pid}-${Date.now()}`;
+    // A tmux server of its own: a running one would start OpenCode with its own environment.
+    const tmux = (...args: string[]) => Bun.spawnSync(["tmux", "-L", session, ...args], { env: u.env });
+    try {
+      const started = tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "50", "-c", u.project, bin);
+      expect(started.exitCode).toBe(0);
+      const screen = () => tmux("capture-pane", "-p", "-t", session).stdout.toString();
+      await until(() => screen().includes("commands"), "the OpenCode prompt", 60_000);
+      tmux("send-keys", "-t", session, "-l", "/bshare");
+      await until(() => screen().includes("/bshare-unshare"), "the slash command list", 15_000);
+      const text = screen();
+      expect(text).toContain("/bshare-share");
+      expect(text).toContain("Publish this session on your bshare server");
+      expect(text).toContain("/bshare-unshare");
+    } finally {
+      tmux("kill-server");
+      u.cleanup();
+    }
+  }, 120_000);
+
+  describe("OpenCode's own /share", () => {
+    let bshareServer: RunningServer;
+    beforeAll(async () => {
+      bshareServer = await startServer({ createLimit: 100, requestLimit: 100_000 });
+    });
+    afterAll(async () => {
+      await bshareServer.stop();
+    });
+
+    test("becomes a bshare share with the original plugin's share id", async () => {
+      const { opencode: bin } = required();
+      const u = userHome();
+      // OpenCode's share service, reduced to what OpenCode needs to hand out a share URL.
+      let servicePort = 0;
+      const service = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        async fetch(req: Request): Promise<Response> {
+          const url = new URL(req.url);
+          if (req.method === "POST" && url.pathname === "/api/share") {
+            return Response.json({ id: "svc12345", url: `http://127.0.0.1:${servicePort}/s/svc12345`, secret: "svc" });
+          }
+          return Response.json({});
+        },
+      });
+      servicePort = service.port ?? 0;
+      writeFileSync(
+        join(u.project, "opencode.json"),
+        JSON.stringify({ enterprise: { url: `http://127.0.0.1:${servicePort}` }, share: "manual" }),
+      );
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      const oc = Bun.spawn([bin, "serve", "--port", String(port), "--hostname", "127.0.0.1"], {
+        cwd: u.project,
+        env: { ...u.env, BETTER_SHARE_BASE_URL: bshareServer.baseUrl },
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      try {
+        const api = `http://127.0.0.1:${port}`;
+        const q = `?directory=${encodeURIComponent(u.project)}`;
+        await until(async () => {
+          try {
+            // A request that reaches OpenCode while it starts can stall: each try has its own deadline.
+            return (await fetch(`${api}/session${q}`, { signal: AbortSignal.timeout(3_000) })).ok;
+          } catch {
+            return false;
+          }
+        }, "opencode serve", 60_000);
+        const created = await fetch(`${api}/session${q}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        });
+        const session = (await created.json()) as { id: string };
+        const shared = (await (await fetch(`${api}/session/${session.id}/share${q}`, { method: "POST" })).json()) as {
+          share?: { url?: string };
+        };
+        expect(shared.share?.url).toBe(`http://127.0.0.1:${servicePort}/s/svc12345`);
+
+        const registry = join(u.home, ".local", "share", "bshare", "shares.json");
+        const entry = () => {
+          try {
+            return findBySession(readRegistry(registry), bshareServer.baseUrl, session.id);
+          } catch {
+            return undefined;
+          }
+        };
+        await until(() => entry() !== undefined, "the plugin's registry entry", 30_000);
+        const share = entry()!;
+        expect(share.shareId).toBe(session.id.slice(-8));
+        await until(async () => (await fetch(share.url)).status === 200, "the share page", 30_000);
+      } finally {
+        oc.kill();
+        await oc.exited;
+        service.stop(true);
+        u.cleanup();
+      }
+    }, 150_000);
+  });
+});
