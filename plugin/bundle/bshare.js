@@ -665,6 +665,15 @@ class Sharer {
       return { ok: true, url: entry.url, message: `Updated ${entry.url}` };
     } catch (err) {
       if (entry !== undefined && err instanceof ShareApiError && err.shareGone) {
+        const current = (() => {
+          try {
+            return this.lookup(sessionId);
+          } catch {
+            return entry;
+          }
+        })();
+        if (current?.shareId !== entry.shareId)
+          return;
         await this.forget(entry).catch(() => {
           return;
         });

@@ -154,6 +154,15 @@ export class Sharer {
       return { ok: true, url: entry.url, message: `Updated ${entry.url}` };
     } catch (err) {
       if (entry !== undefined && err instanceof ShareApiError && err.shareGone) {
+        // Unshared meanwhile (a command, the CLI): nothing went wrong.
+        const current = (() => {
+          try {
+            return this.lookup(sessionId);
+          } catch {
+            return entry;
+          }
+        })();
+        if (current?.shareId !== entry.shareId) return undefined;
         await this.forget(entry).catch(() => undefined);
         return { ok: false, message: `${entry.url} no longer exists on the server (${err.message}); stopped syncing it.` };
       }

@@ -3,6 +3,7 @@
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { Hooks, PluginInput, ToolContext } from "@opencode-ai/plugin";
+import { ShareApi } from "../src/api.ts";
 import { findBySession, readRegistry } from "../src/registry.ts";
 import { createServerPlugin, type ServerPluginOverrides } from "../src/server.ts";
 import type { Sharer } from "../src/sharer.ts";
@@ -290,6 +291,46 @@ describe("re-sync", () => {
     await h.event("message.updated", { info: m.info });
     await h.sharer.idle();
     expect((await page(entry.url)).text).toContain("typed after /bshare-share");
+  });
+});
+
+describe("shares deleted behind the plugin's back", () => {
+  async function shareThenDeleteOnServer(h: Harness, id: string) {
+    await h.tool("bshare_share", id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+    // Another machine (or an admin) deletes it; this registry still has it.
+    await new ShareApi(server.baseUrl).remove(entry.shareId, entry.secret);
+    return entry;
+  }
+
+  test("re-sync notices, says so once and stops syncing it", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    const entry = await shareThenDeleteOnServer(h, id);
+    const m = s.addUserMessage("[gone-1] after the share was deleted");
+    await h.event("message.updated", { info: m.info });
+    await h.sharer.idle();
+    expect(lastToast(h)?.variant).toBe("error");
+    expect(lastToast(h)?.message).toStartWith(`${entry.url} no longer exists on the server`);
+    expect(readRegistry(h.registry).shares).toEqual([]);
+    const requests = h.http.requests.length;
+    await h.event("message.updated", { info: m.info });
+    await h.sharer.idle();
+    expect(h.http.requests.length).toBe(requests);
+  });
+
+  test("the share command then shares anew under a new link", async () => {
+    const h = await harness(server.baseUrl);
+    const id = sessionId();
+    h.opencode.add(new FixtureSession(short, id));
+    const old = await shareThenDeleteOnServer(h, id);
+    const answer = await h.tool("bshare_share", id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+    expect(entry.shareId).not.toBe(old.shareId);
+    expect(answer).toBe(`Shared: ${entry.url}`);
+    expect((await page(entry.url)).status).toBe(200);
+    expect(readRegistry(h.registry).shares).toHaveLength(1);
   });
 });
 
