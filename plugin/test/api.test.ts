@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ShareApi, ShareApiError } from "../src/api.ts";
+import { deadServer } from "./support.ts";
 
 type Handler = (url: string, init: RequestInit | undefined) => Response | Promise<Response>;
 
@@ -90,11 +91,11 @@ describe("errors become sentences", () => {
   });
 
   test("a server that is down is named, with the reason", async () => {
-    // Port 9 (discard) on localhost: nothing listens there in a test environment.
-    const client = new ShareApi("http://127.0.0.1:9");
+    const down = await deadServer();
+    const client = new ShareApi(down);
     const err = await failure(client.create({ sessionId: "s", size: 1 }));
     expect(err.kind).toBe("unreachable");
-    expect(err.message).toContain("The bshare server at http://127.0.0.1:9 is not reachable (connection refused)");
+    expect(err.message).toContain(`The bshare server at ${down} is not reachable (connection refused)`);
   });
 
   test("an upload refused by S3 quotes S3's message", async () => {

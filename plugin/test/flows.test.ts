@@ -9,7 +9,7 @@ import { createServerPlugin, type ServerPluginOverrides } from "../src/server.ts
 import type { Sharer } from "../src/sharer.ts";
 import { registerCommands } from "../src/tui.ts";
 import { type RunningServer, startServer } from "./server.ts";
-import { FakeOpencode, FakeTui, FixtureSession, loadFixture, RecordingFetch, tempDir, until } from "./support.ts";
+import { deadServer, FakeOpencode, FakeTui, FixtureSession, loadFixture, RecordingFetch, tempDir } from "./support.ts";
 
 const short = loadFixture("short");
 const long = loadFixture("long");
@@ -336,12 +336,13 @@ describe("shares deleted behind the plugin's back", () => {
 
 describe("failures never throw into OpenCode", () => {
   test("server down: the command answers with a sentence, events only log and toast", async () => {
-    const h = await harness("http://127.0.0.1:9");
+    const down = await deadServer();
+    const h = await harness(down);
     const id = sessionId();
     const s = h.opencode.add(new FixtureSession(short, id));
     const answer = await h.tool("bshare_share", id);
     expect(answer).toBe(
-      "Could not share: The bshare server at http://127.0.0.1:9 is not reachable (connection refused). Is `bshare serve` running, and is BETTER_SHARE_BASE_URL right?",
+      `Could not share: The bshare server at ${down} is not reachable (connection refused). Is \`bshare serve\` running, and is BETTER_SHARE_BASE_URL right?`,
     );
     expect(lastToast(h)).toMatchObject({ variant: "error", message: answer });
 
@@ -359,7 +360,8 @@ describe("failures never throw into OpenCode", () => {
     const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
     const toastsBefore = h.opencode.toasts.length;
 
-    h.http.tamper = (url, init) => ({ url: url.replace(/^http:\/\/127\.0\.0\.1:\d+/, "http://127.0.0.1:9"), init });
+    const down = await deadServer();
+    h.http.tamper = (url, init) => ({ url: url.replace(/^http:\/\/127\.0\.0\.1:\d+/, down), init });
     for (let i = 0; i < 3; i++) {
       const m = s.addUserMessage(`[down-${i}] lost while the server is down?`);
       await h.event("message.updated", { info: m.info });

@@ -2,6 +2,7 @@
 // OpenCode), a fake TUI API, and a fetch that counts and can tamper with requests.
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PluginInput } from "@opencode-ai/plugin";
@@ -195,4 +196,18 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The address of a port nothing listens on: a server that is down. */
+export async function deadServer(): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const p = typeof address === "object" && address !== null ? address.port : 0;
+      probe.close(() => resolve(p));
+    });
+  });
+  return `http://127.0.0.1:${port}`;
 }
