@@ -1,6 +1,7 @@
 //! The `bshare` command: parses arguments, calls into the library, turns errors into exit codes.
 
 mod serve;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Run the share server (API and share pages).
     Serve(serve::Args),
+    /// Browse, preview and manage your shares in the terminal.
+    Tui(tui::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Tui(args) => tui::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
