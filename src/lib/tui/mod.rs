@@ -213,3 +213,107 @@ fn install_panic_hook() {
         previous(info);
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::mpsc::RecvTimeoutError;
+
+    use ratatui::crossterm::event::KeyCode;
+
+    use super::app::tests::{press, row};
+    use super::*;
+    use crate::model::ShareData;
+
+    /// A backend whose re-sync waits until the test lets it go, and whose unshare panics.
+    struct Fake {
+        release: Mutex<Receiver<()>>,
+    }
+
+    impl Backend for Fake {
+        fn load_shares(&self) -> Result<Vec<ShareRow>, String> {
+            Ok(vec![row(1, "first"), row(2, "second")])
+        }
+        fn load_document(&self, _row: &ShareRow) -> Result<ShareData, String> {
+            Err("offline".into())
+        }
+        fn local_changed(&self, row: &ShareRow) -> Option<bool> {
+            Some(row.title == "second")
+        }
+        fn resync(&self, row: &ShareRow) -> Result<String, String> {
+            self.release.lock().unwrap().recv().unwrap();
+            Ok(format!("Synced {}.", row.share_id))
+        }
+        fn unshare(&self, _row: &ShareRow) -> Result<String, String> {
+            panic!("backend bug");
+        }
+        fn open(&self, _row: &ShareRow) -> Result<(), String> {
+            Ok(())
+        }
+        fn copy_link(&self, _row: &ShareRow) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn next(rx: &Receiver<Outcome>) -> Outcome {
+        rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
+
+    #[test]
+    fn slow_jobs_run_off_the_ui_thread_and_report_back() {
+        let (release_tx, release_rx) = mpsc::channel();
+        let backend: Arc<dyn Backend> = Arc::new(Fake {
+            release: Mutex::new(release_rx),
+        });
+        let (tx, rx) = mpsc::channel();
+        let mut app = App::new(0);
+
+        dispatch(&backend, &tx, Action::Reload);
+        let check = app.on_outcome(next(&rx));
+        assert_eq!(app.rows.len(), 2);
+        dispatch(&backend, &tx, check);
+        app.on_outcome(next(&rx));
+        assert_eq!(app.local_changed.values().filter(|v| **v).count(), 1);
+
+        // The re-sync blocks in the backend, yet dispatch returns and keys keep working.
+        let action = app.on_key(press(KeyCode::Char('s')));
+        dispatch(&backend, &tx, action);
+        app.on_key(press(KeyCode::Down));
+        assert_eq!(app.selected, 1);
+        assert!(app.is_busy());
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(100)).unwrap_err(),
+            RecvTimeoutError::Timeout
+        );
+        release_tx.send(()).unwrap();
+        let reload = app.on_outcome(next(&rx));
+        assert_eq!(reload, Action::Reload);
+        assert_eq!(
+            app.status,
+            Some(app::Status::Info("Synced share0002.".into()))
+        );
+        assert!(app.busy.is_empty());
+    }
+
+    #[test]
+    fn a_panicking_job_becomes_an_error_in_the_status_line() {
+        let (_release_tx, release_rx) = mpsc::channel();
+        let backend: Arc<dyn Backend> = Arc::new(Fake {
+            release: Mutex::new(release_rx),
+        });
+        let (tx, rx) = mpsc::channel();
+        let mut app = App::new(0);
+        dispatch(&backend, &tx, Action::Reload);
+        app.on_outcome(next(&rx));
+        app.on_key(press(KeyCode::Char('d')));
+        let action = app.on_key(press(KeyCode::Char('y')));
+        assert!(matches!(action, Action::Unshare(_)));
+        dispatch(&backend, &tx, action);
+        app.on_outcome(next(&rx));
+        assert_eq!(
+            app.status,
+            Some(app::Status::Error("internal error: backend bug".into()))
+        );
+        assert!(!app.is_busy(), "the row is no longer marked as unsharing");
+    }
+}
