@@ -3,7 +3,13 @@
 //! The library holds all behaviour; `src/bin/bshare` only parses arguments and dispatches.
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
+pub mod blob;
+pub mod config;
 pub mod crypto;
+pub mod error;
+pub mod http;
 pub mod model;
 pub mod registry;
+pub mod render;
+pub mod store;
 pub mod tui;

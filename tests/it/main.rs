@@ -1,3 +1,6 @@
-//! The one integration test binary.
+//! The one integration test binary: the real `bshare` binary against real services.
 
+mod support;
+
+mod api;
 mod tui_tmux;

@@ -1,0 +1,140 @@
+//! The library's one error type and its mapping to HTTP statuses and machine codes.
+//!
+//! 4xx errors carry a sentence meant for the person or program that sent the request. 5xx errors
+//! say nothing internal in the response; the whole chain goes to the server log.
+
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A boxed cause kept for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("this request needs the share's secret in the X-Share-Secret header")]
+    MissingSecret,
+    #[error("the share secret does not match this share")]
+    WrongSecret,
+    #[error("no share with this id exists")]
+    ShareNotFound,
+    #[error("this share has no content yet: its owner has not uploaded the session")]
+    NotUploaded,
+    #[error("this share was deleted by its owner")]
+    ShareGone,
+    #[error(
+        "a share with this id exists or existed before; choose another id or let the server pick one"
+    )]
+    ShareExists,
+    #[error("{what} is {size} bytes, over this server's limit of {limit} bytes")]
+    TooLarge {
+        what: &'static str,
+        size: u64,
+        limit: u64,
+    },
+    #[error("too many requests from this address; try again in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
+    #[error("upload refused: {0}")]
+    UploadRefused(&'static str),
+    #[error("no such endpoint")]
+    RouteNotFound,
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    #[error("the {dependency} is unavailable; try again shortly")]
+    Unavailable {
+        dependency: Dependency,
+        #[source]
+        source: Cause,
+    },
+    #[error("internal error")]
+    Internal(#[source] Cause),
+    /// A configuration the server cannot start with; only ever seen at startup.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What a 503 was waiting on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Database,
+    ObjectStore,
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dependency::Database => "database",
+            Dependency::ObjectStore => "object store",
+        })
+    }
+}
+
+impl Error {
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Error::Internal(cause.into())
+    }
+
+    pub fn unavailable(dependency: Dependency, cause: impl Into<Cause>) -> Self {
+        Error::Unavailable {
+            dependency,
+            source: cause.into(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::MissingSecret => 401,
+            Error::WrongSecret | Error::UploadRefused(_) => 403,
+            Error::ShareNotFound | Error::NotUploaded | Error::RouteNotFound => 404,
+            Error::MethodNotAllowed => 405,
+            Error::ShareExists => 409,
+            Error::ShareGone => 410,
+            Error::TooLarge { .. } => 413,
+            Error::RateLimited { .. } => 429,
+            Error::Internal(_) | Error::Config(_) => 500,
+            Error::Unavailable { .. } => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "BAD_REQUEST",
+            Error::MissingSecret => "SECRET_REQUIRED",
+            Error::WrongSecret => "SECRET_MISMATCH",
+            Error::UploadRefused(_) => "UPLOAD_REFUSED",
+            Error::ShareNotFound => "SHARE_NOT_FOUND",
+            Error::NotUploaded => "NOT_UPLOADED",
+            Error::RouteNotFound => "NOT_FOUND",
+            Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Error::ShareExists => "SHARE_EXISTS",
+            Error::ShareGone => "SHARE_DELETED",
+            Error::TooLarge { .. } => "TOO_LARGE",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Internal(_) | Error::Config(_) => "INTERNAL",
+            Error::Unavailable { .. } => "UNAVAILABLE",
+        }
+    }
+
+    /// The sentence for the response body: the message for 4xx and 503, nothing internal for 500.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Config(_) => "internal error".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+
+    /// The full chain, for the log only.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        out
+    }
+}

@@ -1,0 +1,355 @@
+//! The share API (DESIGN.md §2): create, re-sync, read, delete, local uploads, health.
+
+use serde::{Deserialize, Serialize};
+
+use super::server::Worker;
+use super::{Request, Response};
+use crate::blob::local::UPLOAD_CONTENT_TYPE;
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::model::{self, is_valid_share_id, now_millis, object_key};
+use crate::store::{ShareRow, hour_window};
+
+/// A new share, as both create endpoints need it.
+pub struct Created {
+    pub share_id: String,
+    pub url: String,
+    pub secret: String,
+    pub presigned_url: String,
+    pub expires_at: i64,
+}
+
+/// Create a share: validate, count against the client's hourly limit (in the database, so it holds
+/// across instances), insert the row with the secret's hash, and sign the first upload URL.
+pub fn create_share(
+    w: &mut Worker,
+    req: &Request,
+    session_id: &str,
+    share_id: Option<&str>,
+    size: Option<u64>,
+) -> Result<Created> {
+    if session_id.is_empty() || session_id.len() > 256 {
+        return Err(Error::BadRequest(
+            "sessionId must be a non-empty string of at most 256 characters".into(),
+        ));
+    }
+    if share_id.is_some_and(|id| !is_valid_share_id(id)) {
+        return Err(Error::BadRequest(
+            "shareId must be 8 to 64 characters from A-Z, a-z, 0-9, _ and -".into(),
+        ));
+    }
+    check_size(w, size)?;
+    let now = now_millis();
+    let client = w.app.client_hash(req.client);
+    let window = hour_window(now);
+    let limit = w.app.config.create_limit_per_hour;
+    let count = w.store()?.count_create(&client, window)?;
+    if count > limit {
+        let retry_after = ((window + 3_600_000 - now) / 1000).max(1) as u64;
+        return Err(Error::RateLimited { retry_after });
+    }
+    let share_id = share_id.map_or_else(crypto::new_share_id, str::to_owned);
+    let secret = crypto::new_secret();
+    let expires_at = now + w.app.config.upload_url_lifetime.as_millis() as i64;
+    let row = ShareRow {
+        id: share_id.clone(),
+        session_id: session_id.to_owned(),
+        secret_hash: crypto::secret_hash(&secret),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        upload_until: expires_at,
+    };
+    if !w.store()?.insert_share(&row)? {
+        return Err(Error::ShareExists);
+    }
+    let presigned_url = w.app.blobs.presign_put(
+        &object_key(&share_id),
+        size,
+        w.app.config.upload_url_lifetime,
+    )?;
+    Ok(Created {
+        url: share_url(w, &share_id),
+        share_id,
+        secret,
+        presigned_url,
+        expires_at,
+    })
+}
+
+pub fn share_url(w: &Worker, id: &str) -> String {
+    format!("{}/share/{id}", w.app.config.base_url())
+}
+
+fn check_size(w: &Worker, size: Option<u64>) -> Result<()> {
+    let limit = w.app.config.max_document_bytes;
+    match size {
+        Some(size) if size > limit => Err(Error::TooLarge {
+            what: "the session document",
+            size,
+            limit,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PresignRequest {
+    session_id: Option<String>,
+    share_id: Option<String>,
+    size: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PresignCreated {
+    share_id: String,
+    url: String,
+    presigned_url: String,
+    secret: String,
+    expires_at: i64,
+}
+
+/// `POST /api/share/presign`
+pub fn create_share_presign(w: &mut Worker, req: &Request) -> Result<Response> {
+    let body: PresignRequest = req.json()?;
+    let session_id = body
+        .session_id
+        .ok_or_else(|| Error::BadRequest("sessionId is required".into()))?;
+    let c = create_share(w, req, &session_id, body.share_id.as_deref(), body.size)?;
+    Ok(Response::json(
+        201,
+        &PresignCreated {
+            share_id: c.share_id,
+            url: c.url,
+            presigned_url: c.presigned_url,
+            secret: c.secret,
+            expires_at: c.expires_at,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OpencodeCreateRequest {
+    #[serde(rename = "sessionID")]
+    session_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OpencodeCreated {
+    id: String,
+    url: String,
+    secret: String,
+}
+
+/// `POST /api/share`: OpenCode's own create (`{sessionID}` → `{id, url, secret}`). The document
+/// then arrives through sync batches, so no upload URL is handed out.
+pub fn create_share_opencode(w: &mut Worker, req: &Request) -> Result<Response> {
+    let body: OpencodeCreateRequest = req.json()?;
+    let session_id = body
+        .session_id
+        .ok_or_else(|| Error::BadRequest("sessionID is required".into()))?;
+    let c = create_share(w, req, &session_id, None, None)?;
+    Ok(Response::json(
+        200,
+        &OpencodeCreated {
+            id: c.share_id,
+            url: c.url,
+            secret: c.secret,
+        },
+    ))
+}
+
+/// The share `id`, checked: unknown → 404, deleted → 410, then the secret (from the
+/// `X-Share-Secret` header, else `body_secret`): missing → 401, wrong → 403.
+pub fn authorize(
+    w: &mut Worker,
+    req: &Request,
+    id: &str,
+    body_secret: Option<&str>,
+) -> Result<ShareRow> {
+    let row = live_share(w, id)?;
+    let secret = req
+        .header("x-share-secret")
+        .or(body_secret)
+        .filter(|s| !s.is_empty())
+        .ok_or(Error::MissingSecret)?;
+    if !crypto::secret_matches(secret, &row.secret_hash) {
+        return Err(Error::WrongSecret);
+    }
+    Ok(row)
+}
+
+/// The live share `id`: unknown (or an invalid id) → 404, deleted → 410.
+pub fn live_share(w: &mut Worker, id: &str) -> Result<ShareRow> {
+    if !is_valid_share_id(id) {
+        return Err(Error::ShareNotFound);
+    }
+    let row = w.store()?.get_share(id)?.ok_or(Error::ShareNotFound)?;
+    if row.deleted_at.is_some() {
+        return Err(Error::ShareGone);
+    }
+    Ok(row)
+}
+
+/// Tell this server's page cache and every other server that a share changed.
+pub fn announce_change(w: &mut Worker, id: &str) -> Result<()> {
+    w.app.cache.invalidate(id);
+    w.store()?.notify_change(id)
+}
+
+#[derive(Deserialize)]
+struct ResyncRequest {
+    size: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResyncAnswer {
+    presigned_url: String,
+    expires_at: i64,
+}
+
+/// `POST /api/share/:id/presign`: a fresh upload URL for re-sync.
+pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
+    let body: ResyncRequest = req.json()?;
+    authorize(w, req, id, None)?;
+    check_size(w, body.size)?;
+    let now = now_millis();
+    let expires_at = now + w.app.config.upload_url_lifetime.as_millis() as i64;
+    let presigned_url =
+        w.app
+            .blobs
+            .presign_put(&object_key(id), body.size, w.app.config.upload_url_lifetime)?;
+    w.store()?.note_upload(id, expires_at, now)?;
+    announce_change(w, id)?;
+    Ok(Response::json(
+        200,
+        &ResyncAnswer {
+            presigned_url,
+            expires_at,
+        },
+    ))
+}
+
+/// `GET /api/share/:id`: the stored document.
+pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
+    live_share(w, id)?;
+    if let crate::config::ObjectConfig::S3(crate::config::S3Config {
+        public_url: Some(public),
+        ..
+    }) = &w.app.config.objects
+    {
+        // The bucket serves reads itself: send the client there.
+        return Ok(Response::new(302, "text/plain", Vec::new())
+            .with_header("Location", format!("{public}/{}", object_key(id)))
+            .with_header("Cache-Control", "no-cache"));
+    }
+    let (bytes, _) = w
+        .app
+        .blobs
+        .get(&object_key(id))?
+        .ok_or(Error::NotUploaded)?;
+    Ok(Response::new(200, "application/json", bytes).with_header("Cache-Control", "no-cache"))
+}
+
+#[derive(Deserialize)]
+struct DeleteRequest {
+    secret: Option<String>,
+}
+
+/// `DELETE /api/share/:id`: remove the object, keep a tombstone. The secret comes in
+/// `X-Share-Secret` or, as OpenCode sends it, in the JSON body.
+pub fn delete_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
+    let body: DeleteRequest = req.json()?;
+    authorize(w, req, id, body.secret.as_deref())?;
+    // Object first: if the bucket is down nothing has changed and the owner can retry.
+    w.app.blobs.delete(&object_key(id))?;
+    w.store()?.mark_deleted(id, now_millis())?;
+    announce_change(w, id)?;
+    Ok(Response::json(200, &serde_json::json!({ "ok": true })))
+}
+
+/// `PUT /blob/sessions/:id.json`: an upload through a URL the local store signed.
+pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Response> {
+    let Some(local) = w.app.blobs.as_local() else {
+        return Err(Error::RouteNotFound);
+    };
+    let key = format!("sessions/{file}");
+    let now = now_millis();
+    let grant = local.verify_upload(&key, &req.query, now)?;
+    let content_type = req.header("content-type").unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some(UPLOAD_CONTENT_TYPE) {
+        return Err(Error::UploadRefused(
+            "the upload must be sent with Content-Type: application/json",
+        ));
+    }
+    if let Some(length) = grant.length {
+        let got = req.body.len() as u64;
+        if got > length {
+            return Err(Error::TooLarge {
+                what: "the upload",
+                size: got,
+                limit: length,
+            });
+        }
+        if got != length {
+            return Err(Error::UploadRefused(
+                "the upload is shorter than the size the upload URL was signed for",
+            ));
+        }
+    }
+    let id = file.trim_end_matches(".json").to_owned();
+    // A URL issued before the owner deleted the share must not bring its content back.
+    live_share(w, &id)?;
+    if !w.store()?.consume_nonce(&grant.nonce, grant.expires_at)? {
+        return Err(Error::UploadRefused(
+            "this upload URL was already used; ask the server for a new one",
+        ));
+    }
+    let tag = w.app.blobs.put(&key, &req.body)?;
+    w.store()?.touch_share(&id, now)?;
+    announce_change(w, &id)?;
+    Ok(Response::new(200, "text/plain", Vec::new()).with_header("ETag", format!("\"{tag}\"")))
+}
+
+/// `GET /healthz`: 200 when the database and the object store answer, 503 naming what is down.
+pub fn healthz(w: &mut Worker) -> Response {
+    let database = w.store().and_then(crate::store::MetaStore::ping);
+    let objects = w.app.blobs.ping();
+    // The reason goes to the log only: it may name hosts and users.
+    let status = |r: &Result<()>| match r {
+        Ok(()) => "ok",
+        Err(e) => {
+            eprintln!("bshare: healthz: {}", e.chain());
+            "down"
+        }
+    };
+    let body = serde_json::json!({
+        "database": status(&database),
+        "objects": status(&objects),
+    });
+    match (&database, &objects) {
+        (Ok(()), Ok(())) => Response::json(200, &body).with_header("Cache-Control", "no-store"),
+        _ => {
+            let down: Vec<&str> = [
+                database.is_err().then_some("database"),
+                objects.is_err().then_some("object store"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let mut body = body;
+            body["error"] = format!("unavailable: {}", down.join(" and ")).into();
+            body["code"] = "UNAVAILABLE".into();
+            Response::json(503, &body).with_header("Cache-Control", "no-store")
+        }
+    }
+}
+
+/// Parse a document fetched from the object store.
+pub fn parse_document(bytes: &[u8]) -> std::result::Result<model::ShareData, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}

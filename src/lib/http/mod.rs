@@ -1,0 +1,143 @@
+//! The HTTP side of `bshare serve`: the server's own request and response types, so handlers are
+//! plain functions testable without a socket; the worker pool over tiny_http lives in `server`.
+
+pub mod api;
+pub mod cache;
+pub mod ratelimit;
+pub mod routes;
+pub mod server;
+pub mod views;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+/// One request, its body already read (within the route's size limit).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Percent-decoding is not needed: every path segment we accept is plain ASCII.
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The client's address (the peer, or the trusted proxy's `X-Forwarded-For`).
+    pub client: IpAddr,
+}
+
+impl Request {
+    /// A test request from 127.0.0.1 with no headers and no body.
+    pub fn new(method: &str, target: &str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            client: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON of type `T`; an empty body reads as `{}`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.body
+        };
+        serde_json::from_slice(body).map_err(|e| {
+            Error::BadRequest(format!("the request body is not the expected JSON: {e}"))
+        })
+    }
+
+    pub fn accepts_gzip(&self) -> bool {
+        self.header("accept-encoding").is_some_and(|v| {
+            v.split(',')
+                .any(|c| c.split(';').next().is_some_and(|c| c.trim() == "gzip"))
+        })
+    }
+}
+
+/// A response body: owned, or shared with the page cache without copying.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Body {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Owned(v) => v,
+            Body::Shared(a) => a,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type", content_type.to_owned())],
+            body: Body::Owned(body.into()),
+        }
+    }
+
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
+        // Serializing our own response types cannot fail; an empty object is a safe fallback.
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self::new(status, "application/json", body)
+    }
+
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The JSON error body `{"error": "...", "code": "..."}` with the right status.
+    pub fn from_error(err: &Error) -> Self {
+        #[derive(Serialize)]
+        struct ErrorBody<'a> {
+            error: String,
+            code: &'a str,
+        }
+        let mut response = Self::json(
+            err.status(),
+            &ErrorBody {
+                error: err.public_message(),
+                code: err.code(),
+            },
+        );
+        if let Error::RateLimited { retry_after } = err {
+            response = response.with_header("Retry-After", retry_after.to_string());
+        }
+        response.with_header("Cache-Control", "no-store")
+    }
+}

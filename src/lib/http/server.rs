@@ -1,0 +1,353 @@
+//! `bshare serve`: opening the stores, binding, and the worker pool over tiny_http.
+//!
+//! N workers share one `tiny_http::Server`; each owns its own metadata connection (reconnected
+//! after a failure, so the server recovers by itself when the database comes back). A panic in a
+//! handler becomes a 500 for that request; the worker lives on.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::cache::PageCache;
+use super::ratelimit::RequestLimiter;
+use super::{Request, Response, routes};
+use crate::blob::{self, BlobStore};
+use crate::config::{ObjectConfig, ServerConfig};
+use crate::error::{Dependency, Error, Result};
+use crate::store::{self, Change, Connector, MetaStore};
+
+/// Everything the workers share.
+pub struct App {
+    pub config: ServerConfig,
+    pub connector: Arc<dyn Connector>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub cache: PageCache,
+    pub limiter: RequestLimiter,
+    /// Key of the client-address hashes (shared by all instances through the database).
+    pub address_key: Vec<u8>,
+}
+
+impl App {
+    /// Open the stores for `config` (whose `base_url` must be final). Fails with a sentence that
+    /// says what is wrong.
+    pub fn open(config: ServerConfig) -> Result<Arc<Self>> {
+        let connector = store::open(&config.database)?;
+        let mut conn = connector.connect()?;
+        let address_key = conn.server_key("client-address")?;
+        let signing_key = match &config.objects {
+            ObjectConfig::Local { .. } => conn.server_key("local-upload-signing")?,
+            ObjectConfig::S3(_) => Vec::new(),
+        };
+        let blobs = blob::open(&config.objects, config.base_url(), signing_key)?;
+        let app = Arc::new(Self {
+            cache: PageCache::new(config.page_cache_bytes),
+            limiter: RequestLimiter::new(config.request_limit_per_minute),
+            config,
+            connector,
+            blobs,
+            address_key,
+        });
+        let weak = Arc::downgrade(&app);
+        app.connector.listen(Arc::new(move |change| {
+            if let Some(app) = weak.upgrade() {
+                match change {
+                    Change::Share(id) => app.cache.invalidate(&id),
+                    Change::All => app.cache.clear(),
+                }
+            }
+        }));
+        Ok(app)
+    }
+
+    /// The keyed hash that stands for a client address wherever one is counted.
+    pub fn client_hash(&self, client: IpAddr) -> [u8; 16] {
+        let full = crate::crypto::hmac_sha256(&self.address_key, client.to_string().as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    pub fn worker(self: &Arc<Self>) -> Worker {
+        Worker {
+            app: Arc::clone(self),
+            store: None,
+            next_prune: 0,
+        }
+    }
+}
+
+/// One worker's state: its own database connection.
+pub struct Worker {
+    pub app: Arc<App>,
+    store: Option<Box<dyn MetaStore>>,
+    next_prune: i64,
+}
+
+impl Worker {
+    /// This worker's connection, made on first use and after a failure.
+    pub fn store(&mut self) -> Result<&mut dyn MetaStore> {
+        if self.store.is_none() {
+            self.store = Some(self.app.connector.connect()?);
+        }
+        match self.store.as_deref_mut() {
+            Some(store) => Ok(store),
+            None => Err(Error::internal("no database connection")),
+        }
+    }
+
+    /// Handle one request, turning panics into a 500.
+    pub fn handle(&mut self, req: &Request) -> Response {
+        let result = catch_unwind(AssertUnwindSafe(|| routes::route(self, req)));
+        let response = match result {
+            Ok(response) => response,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                eprintln!(
+                    "bshare: handler panicked on {} {}: {what}",
+                    req.method, req.path
+                );
+                // The connection may be mid-transaction: start afresh.
+                self.store = None;
+                Response::from_error(&Error::internal("handler panicked"))
+            }
+        };
+        self.after_request(&response);
+        response
+    }
+
+    fn after_request(&mut self, response: &Response) {
+        if response.status == 503 {
+            // A failed connection is dropped; the next request makes a new one.
+            self.store = None;
+        }
+        let now = crate::model::now_millis();
+        if now >= self.next_prune {
+            self.next_prune = now + 10 * 60 * 1000;
+            if let Ok(store) = self.store() {
+                let _ = store.prune(now);
+            }
+        }
+    }
+
+    /// Log a failure the client sees only as a sentence.
+    pub fn log_error(&self, req: &Request, err: &Error) {
+        if err.status() >= 500 {
+            eprintln!("bshare: {} {}: {}", req.method, req.path, err.chain());
+        }
+    }
+}
+
+/// Map a store error: a 503 names its dependency.
+pub fn is_unavailable(err: &Error, dependency: Dependency) -> bool {
+    matches!(err, Error::Unavailable { dependency: d, .. } if *d == dependency)
+}
+
+/// A bound, running server.
+pub struct Running {
+    pub server: Arc<tiny_http::Server>,
+    pub app: Arc<App>,
+    pub addr: std::net::SocketAddr,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn join(self) {
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+
+    pub fn shutdown(self) {
+        self.server.unblock();
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+        self.join();
+    }
+}
+
+/// Bind, open the stores and start the workers. `config.base_url` of `None` becomes
+/// `http://<bound address>`.
+pub fn start(mut config: ServerConfig) -> Result<Running> {
+    let server = tiny_http::Server::http(&config.bind).map_err(|e| {
+        Error::Config(format!(
+            "cannot listen on {}: {e}; is another server running there? choose another with --bind",
+            config.bind
+        ))
+    })?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| Error::Config("the server is not bound to an IP address".into()))?;
+    if config.base_url.is_none() {
+        config.base_url = Some(format!("http://{addr}"));
+    }
+    let app = App::open(config)?;
+    let server = Arc::new(server);
+    let workers = (0..app.config.workers.max(1))
+        .map(|i| {
+            let server = Arc::clone(&server);
+            let app = Arc::clone(&app);
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || serve_forever(&server, &app))
+                .map_err(|e| Error::Config(format!("cannot start a worker thread: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Running {
+        server,
+        app,
+        addr,
+        workers,
+    })
+}
+
+fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
+    let mut worker = app.worker();
+    loop {
+        let Ok(mut request) = server.recv() else {
+            return;
+        };
+        let started = Instant::now();
+        let method = request.method().as_str().to_owned();
+        let url = request.url().to_owned();
+        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_owned(),
+                    h.value.as_str().to_owned(),
+                )
+            })
+            .collect();
+        let peer = request
+            .remote_addr()
+            .map_or(IpAddr::from([127, 0, 0, 1]), std::net::SocketAddr::ip);
+        let client = client_address(&app.config.trusted_proxies, peer, &headers);
+        let limit = routes::body_limit(&app.config, &method, path);
+        let mut req = Request {
+            method,
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers,
+            body: Vec::new(),
+            client,
+        };
+        let response = match read_body(&mut request, limit) {
+            Ok(body) => {
+                req.body = body;
+                worker.handle(&req)
+            }
+            Err(err) => Response::from_error(&err).with_header("Connection", "close"),
+        };
+        let status = response.status;
+        let head = req.method == "HEAD";
+        let _ = request.respond(to_tiny(response, head));
+        // The access log: never the query string (it carries signatures).
+        eprintln!(
+            "{} {} {} {:.1}ms",
+            req.method,
+            req.path,
+            status,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
+/// Read the body up to `limit` bytes; larger bodies are refused, when declared without reading.
+fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>> {
+    let too_large = |size| Error::TooLarge {
+        what: "the request body",
+        size,
+        limit,
+    };
+    if let Some(declared) = request.body_length().filter(|&d| d as u64 > limit) {
+        return Err(too_large(declared as u64));
+    }
+    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0));
+    request
+        .as_reader()
+        .take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?;
+    if body.len() as u64 > limit {
+        return Err(too_large(body.len() as u64));
+    }
+    Ok(body)
+}
+
+/// The peer, unless it is a trusted proxy: then the address it reports (the rightmost entry of
+/// `X-Forwarded-For` that is not itself a trusted proxy).
+fn client_address(trusted: &[IpAddr], peer: IpAddr, headers: &[(String, String)]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+        .flat_map(|(_, v)| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
+fn to_tiny(response: Response, head: bool) -> tiny_http::Response<std::io::Cursor<super::Body>> {
+    let headers = response
+        .headers
+        .iter()
+        .filter_map(|(n, v)| tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    let len = response.body.as_bytes().len();
+    let body = if head {
+        super::Body::Owned(Vec::new())
+    } else {
+        response.body
+    };
+    tiny_http::Response::new(
+        tiny_http::StatusCode(response.status),
+        headers,
+        std::io::Cursor::new(body),
+        Some(if head { 0 } else { len }),
+        None,
+    )
+}
+
+impl AsRef<[u8]> for super::Body {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let peer: IpAddr = "192.0.2.7".parse().unwrap();
+        let h = vec![(
+            "X-Forwarded-For".to_owned(),
+            "203.0.113.9, 198.51.100.2".to_owned(),
+        )];
+        assert_eq!(client_address(&[proxy], peer, &h), peer);
+        assert_eq!(
+            client_address(&[proxy], proxy, &h),
+            "198.51.100.2".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(&[proxy], proxy, &[]), proxy);
+    }
+}

@@ -1,0 +1,233 @@
+//! The share page and its variants (`/share/:id`, `.md`, `.json`), the stylesheet, the index page.
+//!
+//! A repeat view is served from the page cache (see `cache`) with no database trip and no render;
+//! `ETag`/`If-None-Match` turn a browser's reload into a 304.
+
+use std::io::Write as _;
+
+use super::cache::CachedPage;
+use super::server::Worker;
+use super::{Body, Request, Response, api};
+use crate::error::Error;
+use crate::model::{is_valid_share_id, now_millis, object_key};
+use crate::render;
+
+/// No script, nothing from other hosts, no framing.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn with_page_headers(response: Response) -> Response {
+    response
+        .with_header("Content-Security-Policy", CSP)
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_header("Referrer-Policy", "no-referrer")
+        .with_header("X-Frame-Options", "DENY")
+}
+
+fn html(status: u16, body: impl Into<Vec<u8>>) -> Response {
+    with_page_headers(Response::new(status, "text/html; charset=utf-8", body))
+}
+
+/// An HTML error page for a share route.
+pub fn error_page(err: &Error) -> Response {
+    let (title, sentence) = match err {
+        Error::ShareNotFound => (
+            "Share not found",
+            "There is no share at this address. Check the link you were given.",
+        ),
+        Error::ShareGone => (
+            "Share removed",
+            "The owner of this share removed it. Its content is no longer available.",
+        ),
+        Error::NotUploaded => (
+            "Nothing here yet",
+            "This share exists but its session has not been uploaded yet. Try again in a moment.",
+        ),
+        Error::RateLimited { .. } => ("Too many requests", "Slow down and try again shortly."),
+        Error::Unavailable { .. } => (
+            "Temporarily unavailable",
+            "The server cannot reach its storage right now. Try again shortly.",
+        ),
+        _ => (
+            "Something went wrong",
+            "The server could not show this share. Try again later.",
+        ),
+    };
+    let mut response = html(
+        err.status(),
+        render::render_status_page(err.status(), title, sentence),
+    )
+    .with_header("Cache-Control", "no-store");
+    if let Error::RateLimited { retry_after } = err {
+        response = response.with_header("Retry-After", retry_after.to_string());
+    }
+    response
+}
+
+/// `GET /`
+pub fn index(_w: &mut Worker) -> Response {
+    html(
+        200,
+        render::render_status_page(
+            200,
+            "bshare",
+            "This server hosts shared OpenCode sessions. Open a share link to read one.",
+        ),
+    )
+}
+
+/// `GET /assets/:name`: the stylesheet, immutable under its content-hashed name.
+pub fn asset(name: &str) -> Response {
+    if render::stylesheet_path().strip_prefix("/assets/") == Some(name) {
+        Response::new(200, "text/css; charset=utf-8", render::STYLESHEET)
+            .with_header("Cache-Control", "public, max-age=31536000, immutable")
+            .with_header("X-Content-Type-Options", "nosniff")
+    } else {
+        Response::from_error(&Error::RouteNotFound)
+    }
+}
+
+/// `GET /share/:id`, `/share/:id.md`, `/share/:id.json`
+pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
+    let (id, variant) = if let Some(id) = segment.strip_suffix(".md") {
+        (id, Variant::Markdown)
+    } else if let Some(id) = segment.strip_suffix(".json") {
+        (id, Variant::Json)
+    } else {
+        (segment, Variant::Html)
+    };
+    if !is_valid_share_id(id) {
+        return error_page(&Error::ShareNotFound);
+    }
+    let result = match variant {
+        Variant::Html => html_page(w, req, id),
+        Variant::Markdown | Variant::Json => document_variant(w, id, variant),
+    };
+    result.unwrap_or_else(|err| {
+        w.log_error(req, &err);
+        error_page(&err)
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Variant {
+    Html,
+    Markdown,
+    Json,
+}
+
+fn document_variant(w: &mut Worker, id: &str, variant: Variant) -> Result<Response, Error> {
+    api::live_share(w, id)?;
+    let (bytes, _) = w
+        .app
+        .blobs
+        .get(&object_key(id))?
+        .ok_or(Error::NotUploaded)?;
+    let response = match variant {
+        Variant::Json => Response::new(200, "application/json", bytes),
+        _ => {
+            let doc = api::parse_document(&bytes).map_err(|_| damaged())?;
+            Response::new(
+                200,
+                "text/markdown; charset=utf-8",
+                render::render_transcript_markdown(&doc),
+            )
+        }
+    };
+    Ok(with_page_headers(response).with_header("Cache-Control", "no-cache"))
+}
+
+fn damaged() -> Error {
+    Error::internal("the stored session document is not valid JSON of the expected shape")
+}
+
+fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error> {
+    if let Some(page) = w.app.cache.get(id) {
+        // Within an upload URL's lifetime the object may have changed behind our back: compare.
+        let fresh = now_millis() >= page.watch_until
+            || w.app.blobs.head(&object_key(id))?.as_deref() == Some(page.object_tag.as_str());
+        if fresh {
+            return Ok(serve_cached(req, &page));
+        }
+    }
+    let epoch = w.app.cache.epoch();
+    let row = api::live_share(w, id)?;
+    let (bytes, object_tag) = w
+        .app
+        .blobs
+        .get(&object_key(id))?
+        .ok_or(Error::NotUploaded)?;
+    let doc = match api::parse_document(&bytes) {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!("bshare: share {id}: stored document is damaged: {e}");
+            return Ok(html(
+                500,
+                render::render_status_page(
+                    500,
+                    "This share cannot be shown",
+                    "The stored session for this share is damaged or in a format this server does not understand. Its owner can fix it by sharing the session again.",
+                ),
+            )
+            .with_header("Cache-Control", "no-store"));
+        }
+    };
+    let share_url = api::share_url(w, id);
+    let page = render::render_page(
+        &doc,
+        &render::PageContext {
+            share_url: &share_url,
+        },
+    );
+    let page = cached_page(page.into_bytes(), object_tag, row.upload_until);
+    let response = serve_cached(req, &page);
+    w.app.cache.insert(id, page, epoch);
+    Ok(response)
+}
+
+fn cached_page(html: Vec<u8>, object_tag: String, watch_until: i64) -> CachedPage {
+    let etag = format!(
+        "\"{}\"",
+        &crate::crypto::hex(&crate::crypto::sha256(&html))[..24]
+    );
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(html.len() / 4),
+        flate2::Compression::new(6),
+    );
+    let gzip = encoder
+        .write_all(&html)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default();
+    CachedPage::new(html, gzip, etag, object_tag, watch_until)
+}
+
+fn serve_cached(req: &Request, page: &CachedPage) -> Response {
+    let not_modified = req.header("if-none-match").is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim() == page.etag || t.trim() == "*")
+    });
+    let mut response = if not_modified {
+        Response {
+            status: 304,
+            headers: Vec::new(),
+            body: Body::Owned(Vec::new()),
+        }
+    } else if req.accepts_gzip() && !page.gzip.is_empty() {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
+            body: Body::Shared(page.gzip.clone()),
+        }
+        .with_header("Content-Encoding", "gzip")
+    } else {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
+            body: Body::Shared(page.html.clone()),
+        }
+    };
+    response = response
+        .with_header("ETag", page.etag.clone())
+        .with_header("Cache-Control", "no-cache")
+        .with_header("Vary", "Accept-Encoding");
+    with_page_headers(response)
+}

@@ -1,0 +1,358 @@
+//! PostgreSQL metadata store, for one or several servers sharing one database.
+//!
+//! Migrations run at start under an advisory lock, so servers starting together never race.
+//! Changes are announced with `NOTIFY`, and every server's listener drops its cached page, so a
+//! page re-synced through one server is never served stale by another.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, Config};
+use postgres_native_tls::MakeTlsConnector;
+
+use super::{Change, ChangeSink, Connector, MetaStore, POSTGRES_MIGRATIONS, ShareRow};
+use crate::error::{Dependency, Error, Result};
+
+/// The channel every server listens on; the payload is a share id.
+const CHANNEL: &str = "bshare_share_changed";
+/// Arbitrary but fixed: the advisory lock that serializes migrations.
+const MIGRATION_LOCK: i64 = 0x6273_6861_7265; // "bshare"
+
+pub struct PostgresConnector {
+    config: Config,
+    tls: MakeTlsConnector,
+    described: String,
+}
+
+impl PostgresConnector {
+    pub fn open(url: &str) -> Result<Self> {
+        let mut config = Config::from_str(url).map_err(|e| {
+            Error::Config(format!(
+                "DATABASE_URL is not a valid PostgreSQL URL ({e}); expected postgres://user:password@host:5432/database"
+            ))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            // Fail fast while the database is down instead of holding a worker for minutes.
+            config.connect_timeout(Duration::from_secs(3));
+        }
+        config.keepalives(true);
+        config.application_name("bshare");
+        // Like libpq's `sslmode=prefer` and `require` (the only modes this driver has), TLS encrypts
+        // but does not verify the server's certificate.
+        let tls = native_tls::TlsConnector::builder()
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true)
+            .build()
+            .map(MakeTlsConnector::new)
+            .map_err(|e| Error::internal(format!("cannot set up TLS for PostgreSQL: {e}")))?;
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(h) => h.clone(),
+                postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .collect();
+        let described = format!(
+            "PostgreSQL database {:?} on {}",
+            config.get_dbname().unwrap_or("(default)"),
+            hosts.join(",")
+        );
+        let connector = Self {
+            config,
+            tls,
+            described,
+        };
+        let mut client = connector.client().map_err(|e| {
+            Error::Config(format!(
+                "cannot connect to the PostgreSQL database in DATABASE_URL: {}",
+                e.chain()
+            ))
+        })?;
+        migrate(&mut client)?;
+        Ok(connector)
+    }
+
+    fn client(&self) -> Result<Client> {
+        self.config.connect(self.tls.clone()).map_err(pg_err)
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<()> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg_err)?;
+    let result = (|| {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .map_err(pg_err)?;
+        for m in POSTGRES_MIGRATIONS {
+            let mut tx = client.transaction().map_err(pg_err)?;
+            let done: bool = tx
+                .query_one(
+                    "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = $1)",
+                    &[&m.version],
+                )
+                .map_err(pg_err)?
+                .get(0);
+            if !done {
+                tx.batch_execute(m.sql).map_err(pg_err)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    &[&m.version, &m.name, &crate::model::now_millis()],
+                )
+                .map_err(pg_err)?;
+            }
+            tx.commit().map_err(pg_err)?;
+        }
+        Ok(())
+    })();
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg_err);
+    result.and(unlock.map(|_| ()))
+}
+
+/// Connection trouble and server shutdowns are 503 (the caller reconnects); anything else is a bug.
+fn pg_err(e: postgres::Error) -> Error {
+    let transient = e.is_closed()
+        || e.code().is_none()
+        || e.code().is_some_and(|c| {
+            let class = &c.code()[..2];
+            matches!(class, "08" | "53" | "57" | "58")
+        });
+    if transient {
+        Error::unavailable(Dependency::Database, e)
+    } else {
+        Error::internal(e)
+    }
+}
+
+impl Connector for PostgresConnector {
+    fn connect(&self) -> Result<Box<dyn MetaStore>> {
+        Ok(Box::new(PostgresStore {
+            client: self.client()?,
+        }))
+    }
+
+    fn describe(&self) -> String {
+        self.described.clone()
+    }
+
+    fn listen(&self, sink: ChangeSink) {
+        let config = self.config.clone();
+        let tls = self.tls.clone();
+        let spawned = std::thread::Builder::new()
+            .name("pg-listen".into())
+            .spawn(move || listen_forever(&config, &tls, &sink));
+        if let Err(e) = spawned {
+            eprintln!("bshare: cannot start the change listener: {e}");
+        }
+    }
+}
+
+fn listen_forever(config: &Config, tls: &MakeTlsConnector, sink: &ChangeSink) {
+    let mut first = true;
+    loop {
+        if let Ok(mut client) = config.connect(tls.clone()) {
+            if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok() {
+                if !first {
+                    // Whatever was announced while we were away is lost: start afresh.
+                    sink(Change::All);
+                }
+                first = false;
+                pump_notifications(&mut client, sink);
+            }
+        } else {
+            first = false;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Deliver notifications until the connection breaks.
+fn pump_notifications(client: &mut Client, sink: &ChangeSink) {
+    loop {
+        let quiet = {
+            let mut notifications = client.notifications();
+            let mut iter = notifications.timeout_iter(Duration::from_secs(30));
+            loop {
+                match iter.next() {
+                    Ok(Some(n)) => sink(Change::Share(n.payload().to_owned())),
+                    Ok(None) => break true,
+                    Err(_) => break false,
+                }
+            }
+        };
+        // After a quiet period, check that the connection is still there.
+        if !quiet || client.is_closed() || client.simple_query("SELECT 1").is_err() {
+            return;
+        }
+    }
+}
+
+pub struct PostgresStore {
+    client: Client,
+}
+
+const SHARE_COLUMNS: &str =
+    "id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until";
+
+fn row_to_share(r: &postgres::Row) -> ShareRow {
+    ShareRow {
+        id: r.get(0),
+        session_id: r.get(1),
+        secret_hash: r.get(2),
+        created_at: r.get(3),
+        updated_at: r.get(4),
+        deleted_at: r.get(5),
+        upload_until: r.get(6),
+    }
+}
+
+impl MetaStore for PostgresStore {
+    fn insert_share(&mut self, row: &ShareRow) -> Result<bool> {
+        let n = self
+            .client
+            .execute(
+                "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
+                 VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (id) DO NOTHING",
+                &[&row.id, &row.session_id, &row.secret_hash, &row.created_at, &row.updated_at, &row.upload_until],
+            )
+            .map_err(pg_err)?;
+        Ok(n == 1)
+    }
+
+    fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>> {
+        let stmt = self
+            .client
+            .prepare(&format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = $1"))
+            .map_err(pg_err)?;
+        Ok(self
+            .client
+            .query_opt(&stmt, &[&id])
+            .map_err(pg_err)?
+            .as_ref()
+            .map(row_to_share))
+    }
+
+    fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()> {
+        self.client
+            .execute(
+                "UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3 WHERE id = $1",
+                &[&id, &until, &now],
+            )
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn touch_share(&mut self, id: &str, now: i64) -> Result<()> {
+        self.client
+            .execute(
+                "UPDATE shares SET updated_at = $2 WHERE id = $1",
+                &[&id, &now],
+            )
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
+        let n = self
+            .client
+            .execute(
+                "UPDATE shares SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+                &[&id, &now],
+            )
+            .map_err(pg_err)?;
+        Ok(n == 1)
+    }
+
+    fn count_create(&mut self, client_hash: &[u8], window_start: i64) -> Result<u32> {
+        let row = self
+            .client
+            .query_one(
+                "INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
+                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
+                 RETURNING count",
+                &[&client_hash, &window_start],
+            )
+            .map_err(pg_err)?;
+        Ok(row.get::<_, i32>(0) as u32)
+    }
+
+    fn consume_nonce(&mut self, nonce: &str, expires_at: i64) -> Result<bool> {
+        let n = self
+            .client
+            .execute(
+                "INSERT INTO used_upload_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+                &[&nonce, &expires_at],
+            )
+            .map_err(pg_err)?;
+        Ok(n == 1)
+    }
+
+    fn server_key(&mut self, name: &str) -> Result<Vec<u8>> {
+        let fresh = crate::crypto::random_bytes::<32>();
+        self.client
+            .execute(
+                "INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &fresh.as_slice()],
+            )
+            .map_err(pg_err)?;
+        Ok(self
+            .client
+            .query_one("SELECT value FROM server_keys WHERE name = $1", &[&name])
+            .map_err(pg_err)?
+            .get(0))
+    }
+
+    fn with_share_locked(
+        &mut self,
+        id: &str,
+        f: &mut dyn FnMut(&ShareRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut tx = self.client.transaction().map_err(pg_err)?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = $1 FOR UPDATE"),
+                &[&id],
+            )
+            .map_err(pg_err)?
+            .as_ref()
+            .map(row_to_share)
+            .ok_or(Error::ShareNotFound)?;
+        f(&row)?;
+        tx.commit().map_err(pg_err)
+    }
+
+    fn notify_change(&mut self, id: &str) -> Result<()> {
+        self.client
+            .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn prune(&mut self, now: i64) -> Result<()> {
+        self.client
+            .execute(
+                "DELETE FROM create_counts WHERE window_start < $1",
+                &[&(super::hour_window(now) - 3_600_000)],
+            )
+            .map_err(pg_err)?;
+        self.client
+            .execute(
+                "DELETE FROM used_upload_nonces WHERE expires_at < $1",
+                &[&now],
+            )
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn ping(&mut self) -> Result<()> {
+        self.client.simple_query("SELECT 1").map_err(pg_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! SQLite metadata store: the embedded default, a file in the data directory.
+//!
+//! One server process owns the file. Workers each open their own connection; WAL mode lets readers
+//! run beside the single writer, and a busy timeout queues writers instead of failing them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{ChangeSink, Connector, MetaStore, SQLITE_MIGRATIONS, ShareRow};
+use crate::error::{Dependency, Error, Result};
+
+pub struct SqliteConnector {
+    path: PathBuf,
+}
+
+impl SqliteConnector {
+    /// Open (creating if needed) the database file and apply migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Config(format!(
+                    "cannot create the data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let connector = Self {
+            path: path.to_owned(),
+        };
+        let mut conn = connector.open_connection()?;
+        migrate(&mut conn)?;
+        Ok(connector)
+    }
+
+    fn open_connection(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path).map_err(|e| {
+            Error::unavailable(
+                Dependency::Database,
+                format!("cannot open {}: {e}", self.path.display()),
+            )
+        })?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        Ok(conn)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(db_err)?;
+    for m in SQLITE_MIGRATIONS {
+        let done: bool = tx
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+                [m.version],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if !done {
+            tx.execute_batch(m.sql).map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, crate::model::now_millis()],
+            )
+            .map_err(db_err)?;
+        }
+    }
+    tx.commit().map_err(db_err)
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::unavailable(Dependency::Database, e)
+}
+
+impl Connector for SqliteConnector {
+    fn connect(&self) -> Result<Box<dyn MetaStore>> {
+        Ok(Box::new(SqliteStore {
+            conn: self.open_connection()?,
+        }))
+    }
+
+    fn describe(&self) -> String {
+        format!("SQLite at {}", self.path.display())
+    }
+
+    fn listen(&self, _sink: ChangeSink) {
+        // One process owns the file, so every change is seen in-process.
+    }
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+const SHARE_COLUMNS: &str =
+    "id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until";
+
+fn row_to_share(r: &rusqlite::Row<'_>) -> rusqlite::Result<ShareRow> {
+    Ok(ShareRow {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        secret_hash: r.get(2)?,
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
+        deleted_at: r.get(5)?,
+        upload_until: r.get(6)?,
+    })
+}
+
+impl MetaStore for SqliteStore {
+    fn insert_share(&mut self, row: &ShareRow) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6) ON CONFLICT (id) DO NOTHING",
+                params![row.id, row.session_id, row.secret_hash, row.created_at, row.updated_at, row.upload_until],
+            )
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], row_to_share).optional())
+            .map_err(db_err)
+    }
+
+    fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE shares SET upload_until = MAX(upload_until, ?2), updated_at = ?3 WHERE id = ?1",
+                params![id, until, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn touch_share(&mut self, id: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE shares SET updated_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE shares SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+                params![id, now],
+            )
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    fn count_create(&mut self, client_hash: &[u8], window_start: i64) -> Result<u32> {
+        self.conn
+            .query_row(
+                "INSERT INTO create_counts (client_hash, window_start, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = count + 1
+                 RETURNING count",
+                params![client_hash, window_start],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+    }
+
+    fn consume_nonce(&mut self, nonce: &str, expires_at: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO used_upload_nonces (nonce, expires_at) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
+                params![nonce, expires_at],
+            )
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    fn server_key(&mut self, name: &str) -> Result<Vec<u8>> {
+        let fresh = crate::crypto::random_bytes::<32>();
+        self.conn
+            .execute(
+                "INSERT INTO server_keys (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, fresh.as_slice()],
+            )
+            .map_err(db_err)?;
+        self.conn
+            .query_row(
+                "SELECT value FROM server_keys WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+    }
+
+    fn with_share_locked(
+        &mut self,
+        id: &str,
+        f: &mut dyn FnMut(&ShareRow) -> Result<()>,
+    ) -> Result<()> {
+        // An immediate transaction takes SQLite's write lock: one merge at a time.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let row = tx
+            .query_row(
+                &format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = ?1"),
+                [id],
+                row_to_share,
+            )
+            .optional()
+            .map_err(db_err)?
+            .ok_or(Error::ShareNotFound)?;
+        f(&row)?;
+        tx.commit().map_err(db_err)
+    }
+
+    fn notify_change(&mut self, _id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn prune(&mut self, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM create_counts WHERE window_start < ?1",
+                [super::hour_window(now) - 3_600_000],
+            )
+            .map_err(db_err)?;
+        self.conn
+            .execute(
+                "DELETE FROM used_upload_nonces WHERE expires_at < ?1",
+                [now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn ping(&mut self) -> Result<()> {
+        self.conn
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> ShareRow {
+        ShareRow {
+            id: id.into(),
+            session_id: "ses_1".into(),
+            secret_hash: crate::crypto::secret_hash("s"),
+            created_at: 1,
+            updated_at: 1,
+            deleted_at: None,
+            upload_until: 5,
+        }
+    }
+
+    #[test]
+    fn life_cycle_and_tombstone() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = SqliteConnector::open(&dir.path().join("meta.db")).unwrap();
+        let mut s = c.connect().unwrap();
+        assert!(s.insert_share(&row("abcdefgh")).unwrap());
+        assert!(!s.insert_share(&row("abcdefgh")).unwrap());
+        s.note_upload("abcdefgh", 3, 7).unwrap();
+        let got = s.get_share("abcdefgh").unwrap().unwrap();
+        assert_eq!((got.upload_until, got.updated_at), (5, 7));
+        assert!(s.mark_deleted("abcdefgh", 9).unwrap());
+        assert!(!s.mark_deleted("abcdefgh", 10).unwrap());
+        assert_eq!(
+            s.get_share("abcdefgh").unwrap().unwrap().deleted_at,
+            Some(9)
+        );
+        assert!(
+            !s.insert_share(&row("abcdefgh")).unwrap(),
+            "tombstone keeps the id"
+        );
+    }
+
+    #[test]
+    fn migrations_all_applied_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        SqliteConnector::open(&path).unwrap();
+        SqliteConnector::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, SQLITE_MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn counters_nonces_and_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = SqliteConnector::open(&dir.path().join("meta.db")).unwrap();
+        let mut s = c.connect().unwrap();
+        assert_eq!(s.count_create(b"h", 0).unwrap(), 1);
+        assert_eq!(s.count_create(b"h", 0).unwrap(), 2);
+        assert_eq!(s.count_create(b"h", 3_600_000).unwrap(), 1);
+        assert!(s.consume_nonce("n1", 10).unwrap());
+        assert!(!s.consume_nonce("n1", 10).unwrap());
+        let k = s.server_key("k").unwrap();
+        assert_eq!(k.len(), 32);
+        assert_eq!(c.connect().unwrap().server_key("k").unwrap(), k);
+        s.prune(20_000_000).unwrap();
+        assert!(s.consume_nonce("n1", 10).unwrap(), "expired nonces pruned");
+    }
+}
