@@ -102,7 +102,11 @@ fn list() {
 
     let mut frames = vec![];
     for i in 0..200 {
-        let code = if i % 2 == 0 { KeyCode::PageDown } else { KeyCode::Down };
+        let code = if i % 2 == 0 {
+            KeyCode::PageDown
+        } else {
+            KeyCode::Down
+        };
         app.on_key(key(code));
         let t = Instant::now();
         terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
@@ -121,7 +125,10 @@ fn list() {
         }
         app.on_key(key(KeyCode::Esc));
     }
-    report("filter keystroke over 10,000 rows, with its frame", &mut keystrokes);
+    report(
+        "filter keystroke over 10,000 rows, with its frame",
+        &mut keystrokes,
+    );
 }
 
 fn preview() {
@@ -189,8 +196,14 @@ fn preview() {
         terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
         end.push(t.elapsed());
     }
-    report("preview: first frame (document in, highlighted)", &mut first);
-    report("preview: frame per page down (builds new messages)", &mut scrolled);
+    report(
+        "preview: first frame (document in, highlighted)",
+        &mut first,
+    );
+    report(
+        "preview: frame per page down (builds new messages)",
+        &mut scrolled,
+    );
     report("preview: frame at the end (all built already)", &mut end);
 
     // The whole document built at once, for comparison with the lazy first frame.
@@ -203,5 +216,8 @@ fn preview() {
         p.render(area, &mut buf, usize::MAX);
         full.push(t.elapsed());
     }
-    report("preview: whole session built and highlighted at once", &mut full);
+    report(
+        "preview: whole session built and highlighted at once",
+        &mut full,
+    );
 }
