@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{Env, Stores, read_data, share_document};
+
 /// A tmux server of our own (its own socket), killed when the test ends.
 struct Tmux {
     socket: String,
@@ -39,8 +41,6 @@ impl Tmux {
         args.extend(env.iter().map(|(k, v)| format!("{k}={}", v.display())));
         args.extend(program.iter().map(ToString::to_string));
         tmux.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        // Keep the pane after the program exits, to read its exit status.
-        tmux.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
         tmux
     }
 
@@ -98,6 +98,11 @@ impl Tmux {
     fn wait_text(&self, text: &str) -> String {
         self.wait_for(text, |s| s.contains(text))
     }
+
+    /// Waits for all the texts on one screen: a capture may catch a frame half drawn.
+    fn wait_all(&self, texts: &[&str]) -> String {
+        self.wait_for(&texts.join(", "), |s| texts.iter().all(|t| s.contains(t)))
+    }
 }
 
 impl Drop for Tmux {
@@ -108,51 +113,27 @@ impl Drop for Tmux {
     }
 }
 
-/// Serves the long fixture at `GET /api/share/FixLong01` the way the share API does, and 404 for
-/// every other share. Answers the base URL.
-fn document_server() -> String {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", server.server_addr().to_ip().unwrap());
-    let doc = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/opencode-1.18.33-long.sharedata.json"
-    ))
-    .unwrap();
-    thread::spawn(move || {
-        let json = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-        for request in server.incoming_requests() {
-            let response = if request.url() == "/api/share/FixLong01" {
-                tiny_http::Response::from_data(doc.clone()).with_status_code(200)
-            } else {
-                tiny_http::Response::from_data(
-                    br#"{"error":"no such share","code":"NOT_FOUND"}"#.to_vec(),
-                )
-                .with_status_code(404)
-            };
-            let _ = request.respond(response.with_header(json.clone()));
-        }
-    });
-    base
-}
-
-fn write_registry(data_home: &Path, server: &str) {
+/// A registry with the given share first, then two shares its server does not know.
+fn write_registry(data_home: &Path, server: &str, created: &serde_json::Value) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let share = |id: &str, title: &str, ago_min: i64| {
+    let share = |id: &str, secret: &str, title: &str, ago_min: i64| {
         serde_json::json!({
-            "shareId": id, "sessionId": format!("ses_{id}"), "secret": "secret-of-test",
+            "shareId": id, "sessionId": format!("ses_{id}"), "secret": secret,
             "url": format!("{server}/share/{id}"), "server": server, "title": title,
             "createdAt": now - ago_min * 60_000, "updatedAt": now - ago_min * 60_000,
         })
     };
+    let id = created["shareId"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
     let registry = serde_json::json!({
         "version": 1,
         "shares": [
-            share("FixLong01", "Add multiply, tests and CLI", 5),
-            share("LoginBug1", "Fix login redirect loop", 60),
-            share("LoginCss1", "Login page styles", 120),
+            share(id, secret, "Add multiply, tests and CLI", 5),
+            share("LoginBug1", "x", "Fix login redirect loop", 60),
+            share("LoginCss1", "x", "Login page styles", 120),
         ],
     });
     let dir = data_home.join("bshare");
@@ -162,18 +143,28 @@ fn write_registry(data_home: &Path, server: &str) {
 
 #[test]
 fn browse_filter_preview_and_quit_in_a_real_terminal() {
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&[]);
+    let created = share_document(&server, &read_data("opencode-1.18.33-long.sharedata.json"));
+    let share_id = created["shareId"].as_str().unwrap().to_owned();
     let tmp = tempfile::tempdir().unwrap();
-    let server = document_server();
-    write_registry(tmp.path(), &server);
+    write_registry(tmp.path(), &server.base, &created);
     let tmux = Tmux::start(
         120,
         32,
         &[("XDG_DATA_HOME", tmp.path()), ("HOME", tmp.path())],
-        &[env!("CARGO_BIN_EXE_bshare"), "tui"],
+        // The shell reports the exit status on the normal screen once the TUI has left its own,
+        // then stays: tmux may drop the last output of a pane whose process is gone.
+        &[
+            "sh",
+            "-c",
+            "\"$0\" tui; echo \"bshare exited with status $?\"; sleep 600",
+            env!("CARGO_BIN_EXE_bshare"),
+        ],
     );
 
     // The list, newest share first.
-    let screen = tmux.wait_text("3 shares");
+    let screen = tmux.wait_all(&["3 shares", "Add multiply", "Login page styles"]);
     let first = screen.find("Add multiply").unwrap();
     let last = screen.find("Login page styles").unwrap();
     assert!(first < last, "{screen}");
@@ -186,18 +177,21 @@ fn browse_filter_preview_and_quit_in_a_real_terminal() {
     // Filter.
     tmux.keys(&["/"]);
     tmux.type_text("login");
-    let screen = tmux.wait_text("2 of 3 shares match /login");
-    assert!(!screen.contains("Add multiply"), "{screen}");
+    tmux.wait_for("the filtered list", |s| {
+        s.contains("2 of 3 shares match /login")
+            && s.contains("Login page styles")
+            && !s.contains("Add multiply")
+    });
     tmux.keys(&["Escape"]);
     tmux.wait_for("the filter cleared", |s| {
         s.contains("3 shares") && s.contains("Add multiply")
     });
 
-    // A share whose server has no such document: the error shows, nothing hangs.
+    // A share its server does not know: the server's sentence shows, nothing hangs.
     tmux.keys(&["/"]);
     tmux.type_text("redirect");
     tmux.keys(&["Enter", "Enter"]);
-    tmux.wait_text("no such share");
+    tmux.wait_text("no share with this id exists");
     // One Escape at a time, as a person types them: several in one read are an escape sequence.
     tmux.keys(&["Escape"]);
     thread::sleep(Duration::from_millis(100));
@@ -206,20 +200,19 @@ fn browse_filter_preview_and_quit_in_a_real_terminal() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the filter cleared", |s| !s.contains("match /"));
 
-    // Preview of the long session, then scroll to its end.
+    // Preview of the long session as the server serves it, then scroll to its end.
     tmux.keys(&["g", "Enter"]);
-    let screen = tmux.wait_text("[long-1] Please add");
-    assert!(screen.contains("▍You"), "{screen}");
-    assert!(screen.contains("todowrite"), "{screen}");
+    tmux.wait_all(&["▍You", "[long-1] Please add", "todowrite", " top "]);
     tmux.keys(&["G"]);
-    let screen = tmux.wait_text(" end ");
-    assert!(screen.contains("Want me to commit these?"), "{screen}");
+    tmux.wait_all(&[" end ", "Want me to commit these?"]);
 
     // Re-sync and unshare go through the backend; this build's backend explains that it cannot.
     tmux.keys(&["s"]);
     tmux.wait_text("re-sync is not available");
     tmux.keys(&["d"]);
-    tmux.wait_text("Unshare “Add multiply, tests and CLI” (FixLong01)?");
+    tmux.wait_text(&format!(
+        "Unshare “Add multiply, tests and CLI” ({share_id})?"
+    ));
     tmux.keys(&["n"]);
     tmux.wait_text("Unshare cancelled.");
     tmux.keys(&["d"]);
@@ -233,11 +226,6 @@ fn browse_filter_preview_and_quit_in_a_real_terminal() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the help closed", |s| !s.contains("any key closes"));
     tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.pane("#{pane_dead}") != "1" {
-        assert!(Instant::now() < deadline, "bshare tui did not quit");
-        thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
+    tmux.wait_text("bshare exited with status 0");
     assert_eq!(tmux.pane("#{alternate_on}"), "0", "alternate screen left");
 }
