@@ -21,10 +21,18 @@ const ERROR: Style = Style::new().fg(Color::Red);
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
+        // An error gets up to three lines, so a long reason is read, not cut.
+        let status_lines = match &self.status {
+            Some(Status::Error(e)) if self.mode != Mode::Filter => (e.chars().count() + 2)
+                .div_ceil(area.width.max(1) as usize)
+                .clamp(1, 3)
+                as u16,
+            _ => 1,
+        };
         let [top, body, bottom] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
-            Constraint::Length(1),
+            Constraint::Length(status_lines),
         ])
         .areas(area);
         self.render_title(top, buf);
@@ -92,6 +100,9 @@ impl App {
         if self.visible.is_empty() {
             let text = if self.loading {
                 format!("{} Loading shares…", self.spinner())
+            } else if self.rows.is_empty() && matches!(self.status, Some(Status::Error(_))) {
+                "Could not read the list of shares; the reason is below. Press r to try again."
+                    .into()
             } else if self.rows.is_empty() {
                 "No shares yet. Share a session with `bshare share` or from OpenCode.".into()
             } else {
@@ -218,13 +229,19 @@ impl App {
         match &self.status {
             Some(Status::Error(e)) => spans.push(Span::styled(format!("✗ {}", clean(e)), ERROR)),
             Some(Status::Info(m)) => spans.push(Span::raw(clean(m))),
-            None if spans.is_empty() => spans.push(Span::styled(
-                "enter preview  / filter  s sync  d unshare  o open  c copy  r refresh  ? help  q quit",
-                DIM,
-            )),
+            None if spans.is_empty() => {
+                let hints = if self.focus == Focus::Preview && self.preview.is_some() {
+                    "j k scroll  space b page  g G top/end  tab list  esc back  s sync  d unshare  o open  c copy  ? help"
+                } else {
+                    "enter preview  / filter  s sync  d unshare  o open  c copy  r refresh  ? help  q quit"
+                };
+                spans.push(Span::styled(hints, DIM));
+            }
             None => {}
         }
-        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        Paragraph::new(Line::from(spans))
+            .wrap(Wrap { trim: false })
+            .render(area, buf);
     }
 
     /// "syncing share0001…", or how many jobs run when there are several.
@@ -554,6 +571,15 @@ mod tests {
         let mut app = App::new(NOW);
         app.on_outcome(Outcome::Shares(Ok(Vec::new())));
         insta::assert_snapshot!(draw(&app, 80, 5));
+    }
+
+    #[test]
+    fn unreadable_registry() {
+        let mut app = App::new(NOW);
+        app.on_outcome(Outcome::Shares(Err(
+            "/home/u/.local/share/bshare/shares.json is not a valid share registry (EOF while parsing a value at line 1 column 9); fix or move it away, bshare will not overwrite it".into(),
+        )));
+        insta::assert_snapshot!(draw(&app, 100, 6));
     }
 
     #[test]
