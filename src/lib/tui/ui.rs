@@ -606,6 +606,29 @@ mod tests {
     }
 
     #[test]
+    fn preview_of_markdown_code_table_and_attachment() {
+        let path = format!(
+            "{}/tests/data/opencode-1.18.33-short.sharedata.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: ShareData = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let preview = super::super::preview::Preview::new(doc);
+        let area = Rect::new(0, 0, 72, 80);
+        let mut buf = Buffer::empty(area);
+        preview.render(area, &mut buf, 0);
+        let text: Vec<String> = (0..area.height)
+            .map(|y| {
+                (0..area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect();
+        insta::assert_snapshot!(text.join("\n").trim_end());
+    }
+
+    #[test]
     fn confirmation() {
         let mut app = app();
         app.on_key(press(KeyCode::Char('d')));
