@@ -100,8 +100,15 @@ pub struct RegistryBackend {
 
 impl RegistryBackend {
     pub fn new(path: PathBuf) -> Self {
+        // The crate builds ureq with native-tls only, which must be asked for by name, with the
+        // platform's root certificates.
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::NativeTls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .tls_config(tls)
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent();
@@ -199,6 +206,38 @@ mod tests {
             updated_at: 0,
         };
         assert!(!format!("{row:?}").contains("top-secret-value"));
+    }
+
+    #[test]
+    fn https_servers_fail_with_a_sentence_not_a_panic() {
+        // A server that accepts and hangs up: the TLS handshake fails.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(1) {
+                drop(stream);
+            }
+        });
+        let backend = RegistryBackend::new(PathBuf::from("/nonexistent/shares.json"));
+        let row = ShareRow {
+            share_id: "abcdefgh".into(),
+            session_id: String::new(),
+            title: String::new(),
+            url: String::new(),
+            server: format!("https://127.0.0.1:{port}"),
+            secret: String::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let err = backend.load_document(&row).unwrap_err();
+        assert!(
+            err.starts_with("could not reach https://127.0.0.1:"),
+            "{err}"
+        );
+        assert!(
+            backend.load_shares().unwrap().is_empty(),
+            "no registry is no shares"
+        );
     }
 
     #[test]
