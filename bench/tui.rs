@@ -8,7 +8,7 @@ use bshare::model::ShareData;
 use bshare::registry::{self, Entry};
 use bshare::tui::app::{Action, App, Outcome};
 use bshare::tui::preview::{self, Preview};
-use bshare::tui::{Backend, RegistryBackend};
+use bshare::tui::{Backend, CliBackend};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -71,7 +71,8 @@ fn list() {
         ms(start.elapsed())
     );
 
-    let backend = RegistryBackend::new(path);
+    // No OpenCode data in this directory: the list comes from the registry alone.
+    let backend = CliBackend::new(path, Some(dir.path().join("no-opencode")));
     let (mut load, mut apply, mut draw, mut total) = (vec![], vec![], vec![], vec![]);
     for _ in 0..RUNS {
         let t0 = Instant::now();
@@ -173,6 +174,7 @@ fn preview() {
             secret: String::new(),
             created_at: doc.created_at,
             updated_at: doc.updated_at,
+            made_by_opencode: false,
         }])));
         let Action::LoadDocument(row) = app.on_key(key(KeyCode::Enter)) else {
             unreachable!("Enter on a share asks for its document")

@@ -1,22 +1,24 @@
 //! `bshare tui`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bshare::tui::{self, RegistryBackend};
+use bshare::tui::{self, CliBackend};
 
+use crate::common::{self, OpenCodeArgs};
+
+/// Browse your shares in the terminal: filter, preview, re-sync, unshare, open, copy the link.
+///
+/// Lists the shares in the local registry and those OpenCode made itself, shows whether each
+/// session changed since its last upload, and previews a session (from OpenCode's data when it is
+/// on this machine, else from its server). Press ? inside for the keys.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The share registry to browse [default: $XDG_DATA_HOME/bshare/shares.json]
-    #[arg(long, env = "BSHARE_REGISTRY", value_name = "PATH")]
-    registry: Option<PathBuf>,
+    #[command(flatten)]
+    opencode: OpenCodeArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let path = match args.registry {
-        Some(path) => path,
-        None => bshare::registry::default_path()?,
-    };
-    tui::run(Arc::new(RegistryBackend::new(path))).context("terminal error")
+    let backend = CliBackend::new(common::registry_path()?, args.opencode.opencode_dir);
+    tui::run(Arc::new(backend)).context("terminal error")
 }

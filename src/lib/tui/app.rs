@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::backend::{RowKey, ShareRow};
+use super::backend::{LocalState, RowKey, ShareRow};
 use super::preview::Preview;
 use crate::model::ShareData;
 
@@ -31,7 +31,7 @@ pub enum Action {
 #[derive(Debug)]
 pub enum Outcome {
     Shares(Result<Vec<ShareRow>, String>),
-    LocalChanged(Vec<(RowKey, Option<bool>)>),
+    LocalStates(Vec<(RowKey, LocalState)>),
     Document(RowKey, Result<ShareData, String>),
     Resynced(RowKey, Result<String, String>),
     Unshared(RowKey, Result<String, String>),
@@ -101,7 +101,8 @@ pub struct App {
     pub focus: Focus,
     pub preview: Option<PreviewPane>,
     pub busy: HashMap<RowKey, Busy>,
-    pub local_changed: HashMap<RowKey, bool>,
+    /// How each share's local session compares with its last upload.
+    pub local: HashMap<RowKey, LocalState>,
     pub status: Option<Status>,
     pub loading: bool,
     /// Frame counter for the spinner.
@@ -126,7 +127,7 @@ impl App {
             focus: Focus::List,
             preview: None,
             busy: HashMap::new(),
-            local_changed: HashMap::new(),
+            local: HashMap::new(),
             status: None,
             loading: true,
             tick: 0,
@@ -404,12 +405,7 @@ impl App {
                 self.loading = false;
                 self.status = Some(Status::Error(e));
             }
-            Outcome::LocalChanged(changes) => {
-                self.local_changed = changes
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, v)))
-                    .collect();
-            }
+            Outcome::LocalStates(states) => self.local = states.into_iter().collect(),
             Outcome::Document(key, result) => {
                 if let Some(p) = &mut self.preview
                     && p.row.key() == key
@@ -491,6 +487,7 @@ pub(crate) mod tests {
             secret: "secret".into(),
             created_at: 1_000_000 + i as i64,
             updated_at: 2_000_000 + i as i64,
+            made_by_opencode: false,
         }
     }
 

@@ -1,12 +1,17 @@
 //! What the TUI needs from the outside world (the registry, the server, OpenCode's storage, the
 //! browser, the clipboard), behind one trait so the screen logic is tested without any of them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::desktop;
 use crate::model::ShareData;
-use crate::registry::{self, Entry};
+use crate::opencode::{OpenCodeData, OpenCodeError};
+use crate::registry::Entry;
+use crate::sharing::{Origin, Share, Unshared, list_shares, sync_share, unshare};
 
 /// Identifies a share across reloads: the same id may exist on two servers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -29,6 +34,8 @@ pub struct ShareRow {
     pub created_at: i64,
     /// Epoch milliseconds of the last successful upload.
     pub updated_at: i64,
+    /// Made by OpenCode's own /share (which keeps it in sync itself), not by bshare.
+    pub made_by_opencode: bool,
 }
 
 impl ShareRow {
@@ -51,6 +58,7 @@ impl fmt::Debug for ShareRow {
             .field("server", &self.server)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
+            .field("made_by_opencode", &self.made_by_opencode)
             .finish_non_exhaustive()
     }
 }
@@ -66,8 +74,37 @@ impl From<Entry> for ShareRow {
             secret: e.secret,
             created_at: e.created_at,
             updated_at: e.updated_at,
+            made_by_opencode: false,
         }
     }
+}
+
+impl From<Share> for ShareRow {
+    fn from(s: Share) -> Self {
+        Self {
+            made_by_opencode: s.origin == Origin::OpenCode,
+            share_id: s.share_id,
+            session_id: s.session_id,
+            title: s.title,
+            url: s.url,
+            server: s.server,
+            secret: s.secret,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// How a share's session on this machine compares with what was uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalState {
+    /// Changed since the last upload: a re-sync would publish something new.
+    Changed,
+    Same,
+    /// OpenCode no longer has the session.
+    Gone,
+    /// Cannot tell (no OpenCode data here, or it could not be read).
+    Unknown,
 }
 
 /// The TUI's view of the world. Every method may block (disk, network, child processes); the TUI
@@ -77,9 +114,9 @@ pub trait Backend: Send + Sync + 'static {
     fn load_shares(&self) -> Result<Vec<ShareRow>, String>;
     /// The session to preview: the local copy when there is one, else the server's.
     fn load_document(&self, row: &ShareRow) -> Result<ShareData, String>;
-    /// Whether the local session changed since the last upload; `None` when unknown (the
-    /// session is not on this machine, or this backend cannot tell).
-    fn local_changed(&self, row: &ShareRow) -> Option<bool>;
+    /// For each row, how its local session compares with the last upload. One call for all
+    /// rows, so a backend reads OpenCode's session list once, not once per share.
+    fn local_states(&self, rows: &[ShareRow]) -> Vec<LocalState>;
     /// Upload the local session again; answers a sentence for the status line.
     fn resync(&self, row: &ShareRow) -> Result<String, String>;
     /// Delete the share on its server and from the registry; answers a sentence for the status line.
@@ -90,16 +127,19 @@ pub trait Backend: Send + Sync + 'static {
     fn copy_link(&self, row: &ShareRow) -> Result<(), String>;
 }
 
-/// A backend that needs nothing but the registry file and the share servers' public API: it
-/// lists shares and previews them. Re-sync, unshare, open and copy need the CLI operations and
-/// answer an explanation instead.
-pub struct RegistryBackend {
-    path: PathBuf,
+/// The real world: the registry, OpenCode's data directory, the share servers, the browser and
+/// the clipboard, through the same library calls as `bshare ls | sync | unshare | open`.
+pub struct CliBackend {
+    registry: PathBuf,
+    /// `None`: OpenCode's default directory.
+    opencode_dir: Option<PathBuf>,
     agent: ureq::Agent,
+    /// The shares as last listed, with what the library needs to act on them (their origin).
+    shares: Mutex<HashMap<RowKey, Share>>,
 }
 
-impl RegistryBackend {
-    pub fn new(path: PathBuf) -> Self {
+impl CliBackend {
+    pub fn new(registry: PathBuf, opencode_dir: Option<PathBuf>) -> Self {
         // The crate builds ureq with native-tls only, which must be asked for by name, with the
         // platform's root certificates.
         let tls = ureq::tls::TlsConfig::builder()
@@ -112,42 +152,133 @@ impl RegistryBackend {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent();
-        Self { path, agent }
+        Self {
+            registry,
+            opencode_dir,
+            agent,
+            shares: Mutex::new(HashMap::new()),
+        }
     }
 
-    fn not_available(what: &str) -> String {
-        format!("{what} is not available in this build of bshare")
+    /// OpenCode's data, or `None` when this machine has none (shares stay listable without it).
+    fn opencode(&self) -> Result<Option<OpenCodeData>, String> {
+        match OpenCodeData::locate(self.opencode_dir.as_deref()) {
+            Ok(data) => Ok(Some(data)),
+            Err(OpenCodeError::NoData { .. } | OpenCodeError::NoHome) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<Share>, String> {
+        let data = self.opencode()?;
+        let shares = list_shares(&self.registry, data.as_ref()).map_err(|e| e.to_string())?;
+        let mut known = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+        *known = shares
+            .iter()
+            .map(|s| (ShareRow::from(s.clone()).key(), s.clone()))
+            .collect();
+        Ok(shares)
+    }
+
+    /// The library's view of a row, listing again if the row is newer than the last list.
+    fn share(&self, row: &ShareRow) -> Result<Share, String> {
+        let key = row.key();
+        let cached = self
+            .shares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(share) = cached {
+            return Ok(share);
+        }
+        self.list()?
+            .into_iter()
+            .find(|s| s.server == key.server && s.share_id == key.share_id)
+            .ok_or_else(|| format!("{} is no longer in your list of shares", row.share_id))
     }
 }
 
-impl Backend for RegistryBackend {
+impl Backend for CliBackend {
     fn load_shares(&self) -> Result<Vec<ShareRow>, String> {
-        let registry = registry::load(&self.path).map_err(|e| e.to_string())?;
-        Ok(registry.shares.into_iter().map(ShareRow::from).collect())
+        Ok(self.list()?.into_iter().map(ShareRow::from).collect())
     }
 
     fn load_document(&self, row: &ShareRow) -> Result<ShareData, String> {
+        // The local session is what a re-sync would publish, and needs no network.
+        if let Some(data) = self.opencode()?
+            && let Some(content) = data.load(&row.session_id).map_err(|e| e.to_string())?
+        {
+            return Ok(content.into_share_data(&row.share_id, row.created_at, row.updated_at));
+        }
         fetch_document(&self.agent, row)
     }
 
-    fn local_changed(&self, _row: &ShareRow) -> Option<bool> {
-        None
+    fn local_states(&self, rows: &[ShareRow]) -> Vec<LocalState> {
+        let sessions = match self.opencode() {
+            Ok(Some(data)) => data.sessions().ok(),
+            _ => None,
+        };
+        let Some(sessions) = sessions else {
+            return vec![LocalState::Unknown; rows.len()];
+        };
+        let updated: HashMap<&str, i64> = sessions
+            .iter()
+            .map(|s| (s.id.as_str(), s.updated))
+            .collect();
+        rows.iter()
+            .map(|row| match updated.get(row.session_id.as_str()) {
+                None => LocalState::Gone,
+                Some(&t) if t > row.updated_at => LocalState::Changed,
+                Some(_) => LocalState::Same,
+            })
+            .collect()
     }
 
-    fn resync(&self, _row: &ShareRow) -> Result<String, String> {
-        Err(Self::not_available("re-sync"))
+    fn resync(&self, row: &ShareRow) -> Result<String, String> {
+        let share = self.share(row)?;
+        let data = self.opencode()?.ok_or_else(|| {
+            "OpenCode's data is not on this machine, so there is nothing to upload".to_owned()
+        })?;
+        let synced =
+            sync_share(&self.registry, &data, &share, &mut |_, _| {}).map_err(|e| e.to_string())?;
+        Ok(format!("Synced {} “{}”.", synced.share_id, synced.title))
     }
 
-    fn unshare(&self, _row: &ShareRow) -> Result<String, String> {
-        Err(Self::not_available("unshare"))
+    fn unshare(&self, row: &ShareRow) -> Result<String, String> {
+        let share = self.share(row)?;
+        let outcome = unshare(&self.registry, &share, false).map_err(|e| e.to_string())?;
+        let mut msg = match outcome {
+            Unshared::Deleted | Unshared::Forgotten => format!("Took down {}.", share.url),
+            Unshared::AlreadyGone => format!(
+                "{} was already gone from the server; removed it from your list.",
+                share.url
+            ),
+        };
+        if share.origin == Origin::OpenCode {
+            msg.push_str(" OpenCode shows the link until you run /unshare in it.");
+        }
+        Ok(msg)
     }
 
-    fn open(&self, _row: &ShareRow) -> Result<(), String> {
-        Err(Self::not_available("opening in the browser"))
+    fn open(&self, row: &ShareRow) -> Result<(), String> {
+        match desktop::open_url(&row.url) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!(
+                "Found no browser to open it; the link is {}",
+                row.url
+            )),
+            Err(e) => Err(format!(
+                "Could not open the browser ({e}); the link is {}",
+                row.url
+            )),
+        }
     }
 
-    fn copy_link(&self, _row: &ShareRow) -> Result<(), String> {
-        Err(Self::not_available("copying the link"))
+    fn copy_link(&self, row: &ShareRow) -> Result<(), String> {
+        desktop::copy_to_clipboard(&row.url)
+            .map(|_| ())
+            .map_err(|e| format!("Could not copy ({e}); the link is {}", row.url))
     }
 }
 
@@ -204,6 +335,7 @@ mod tests {
             secret: "top-secret-value".into(),
             created_at: 0,
             updated_at: 0,
+            made_by_opencode: false,
         };
         assert!(!format!("{row:?}").contains("top-secret-value"));
     }
@@ -218,7 +350,10 @@ mod tests {
                 drop(stream);
             }
         });
-        let backend = RegistryBackend::new(PathBuf::from("/nonexistent/shares.json"));
+        let backend = CliBackend::new(
+            PathBuf::from("/nonexistent/shares.json"),
+            Some(PathBuf::from("/nonexistent/opencode")),
+        );
         let row = ShareRow {
             share_id: "abcdefgh".into(),
             session_id: String::new(),
@@ -228,6 +363,7 @@ mod tests {
             secret: String::new(),
             created_at: 0,
             updated_at: 0,
+            made_by_opencode: false,
         };
         let err = backend.load_document(&row).unwrap_err();
         assert!(
@@ -252,6 +388,7 @@ mod tests {
             secret: String::new(),
             created_at: 0,
             updated_at: 0,
+            made_by_opencode: false,
         };
         let err = fetch_document(&agent, &row).unwrap_err();
         assert!(err.contains("not a valid share id"), "{err}");

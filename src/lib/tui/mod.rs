@@ -33,7 +33,7 @@ use ratatui::crossterm::terminal::{
 use ratatui::prelude::CrosstermBackend;
 
 pub use app::{Action, App, Outcome};
-pub use backend::{Backend, RegistryBackend, RowKey, ShareRow};
+pub use backend::{Backend, CliBackend, LocalState, RowKey, ShareRow};
 
 /// How often the screen is redrawn while something is in flight (the spinner's pace).
 const TICK: Duration = Duration::from_millis(100);
@@ -111,9 +111,10 @@ pub fn dispatch(backend: &Arc<dyn Backend>, tx: &Sender<Outcome>, action: Action
         ),
         Action::CheckLocal(rows) => (
             Box::new(move |b| {
-                Outcome::LocalChanged(rows.iter().map(|r| (r.key(), b.local_changed(r))).collect())
+                let states = b.local_states(&rows);
+                Outcome::LocalStates(rows.iter().map(ShareRow::key).zip(states).collect())
             }),
-            Box::new(|_| Outcome::LocalChanged(Vec::new())),
+            Box::new(|_| Outcome::LocalStates(Vec::new())),
         ),
         Action::LoadDocument(row) => {
             let key = row.key();
@@ -237,8 +238,16 @@ mod tests {
         fn load_document(&self, _row: &ShareRow) -> Result<ShareData, String> {
             Err("offline".into())
         }
-        fn local_changed(&self, row: &ShareRow) -> Option<bool> {
-            Some(row.title == "second")
+        fn local_states(&self, rows: &[ShareRow]) -> Vec<LocalState> {
+            rows.iter()
+                .map(|r| {
+                    if r.title == "second" {
+                        LocalState::Changed
+                    } else {
+                        LocalState::Same
+                    }
+                })
+                .collect()
         }
         fn resync(&self, row: &ShareRow) -> Result<String, String> {
             self.release.lock().unwrap().recv().unwrap();
@@ -273,7 +282,13 @@ mod tests {
         assert_eq!(app.rows.len(), 2);
         dispatch(&backend, &tx, check);
         app.on_outcome(next(&rx));
-        assert_eq!(app.local_changed.values().filter(|v| **v).count(), 1);
+        let changed: Vec<_> = app
+            .local
+            .iter()
+            .filter(|(_, s)| **s == LocalState::Changed)
+            .map(|(k, _)| k.share_id.as_str())
+            .collect();
+        assert_eq!(changed, ["share0002"]);
 
         // The re-sync blocks in the backend, yet dispatch returns and keys keep working.
         let action = app.on_key(press(KeyCode::Char('s')));

@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use super::app::{App, Busy, Focus, Mode, PreviewPane, PreviewState, Status};
-use super::backend::ShareRow;
+use super::backend::{LocalState, ShareRow};
 use super::fmt::{clean, host, relative};
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
@@ -344,19 +344,23 @@ impl Columns {
 
     fn draw_row(&self, app: &App, row: &ShareRow, area: Rect, buf: &mut Buffer) {
         let key = row.key();
-        let title = if row.title.is_empty() {
+        let mut title = if row.title.is_empty() {
             ("(untitled)".to_owned(), DIM)
         } else {
             (clean(&row.title), Style::new())
         };
+        if row.made_by_opencode {
+            title.0.push_str(" (OpenCode)");
+        }
         let synced = match app.busy.get(&key) {
             Some(kind) => (format!("{} {}…", app.spinner(), busy_word(*kind)), BUSY),
             None => (relative(app.now, row.updated_at), Style::new()),
         };
-        let local = match app.local_changed.get(&key) {
-            Some(true) => ("changed".to_owned(), BUSY),
-            Some(false) => ("same".to_owned(), DIM),
-            None => ("—".to_owned(), DIM),
+        let local = match app.local.get(&key) {
+            Some(LocalState::Changed) => ("changed".to_owned(), BUSY),
+            Some(LocalState::Same) => ("same".to_owned(), DIM),
+            Some(LocalState::Gone) => ("gone".to_owned(), ERROR),
+            Some(LocalState::Unknown) | None => ("—".to_owned(), DIM),
         };
         self.draw(
             area,
@@ -511,6 +515,7 @@ mod tests {
                 } else {
                     NOW - synced_ago
                 },
+                made_by_opencode: i == 1,
             })
             .collect()
     }
@@ -519,10 +524,11 @@ mod tests {
         let mut app = App::new(NOW);
         app.on_outcome(Outcome::Shares(Ok(rows())));
         let keys: Vec<_> = app.rows.iter().map(ShareRow::key).collect();
-        app.on_outcome(Outcome::LocalChanged(vec![
-            (keys[0].clone(), Some(true)),
-            (keys[1].clone(), Some(false)),
-            (keys[2].clone(), None),
+        app.on_outcome(Outcome::LocalStates(vec![
+            (keys[0].clone(), LocalState::Changed),
+            (keys[1].clone(), LocalState::Same),
+            (keys[2].clone(), LocalState::Unknown),
+            (keys[3].clone(), LocalState::Gone),
         ]));
         app
     }
@@ -668,6 +674,7 @@ mod tests {
                 secret: String::new(),
                 created_at: NOW - i64::from(i) * MIN,
                 updated_at: 0,
+                made_by_opencode: false,
             })
             .collect();
         app.on_outcome(Outcome::Shares(Ok(many)));
