@@ -36,7 +36,7 @@ pub enum Outcome {
     Resynced(RowKey, Result<String, String>),
     Unshared(RowKey, Result<String, String>),
     Opened(RowKey, Result<(), String>),
-    Copied(RowKey, Result<(), String>),
+    Copied(RowKey, Result<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -456,14 +456,9 @@ impl App {
                     Err(e) => Status::Error(e),
                 });
             }
-            Outcome::Copied(key, result) => {
-                let url = self
-                    .rows
-                    .iter()
-                    .find(|r| r.key() == key)
-                    .map_or(key.share_id.clone(), |r| r.url.clone());
+            Outcome::Copied(_, result) => {
                 self.status = Some(match result {
-                    Ok(()) => Status::Info(format!("Copied {url}")),
+                    Ok(msg) => Status::Info(msg),
                     Err(e) => Status::Error(e),
                 });
             }

@@ -123,8 +123,8 @@ pub trait Backend: Send + Sync + 'static {
     fn unshare(&self, row: &ShareRow) -> Result<String, String>;
     /// Open the share page in the browser.
     fn open(&self, row: &ShareRow) -> Result<(), String>;
-    /// Put the share's link on the clipboard.
-    fn copy_link(&self, row: &ShareRow) -> Result<(), String>;
+    /// Put the share's link on the clipboard; answers a sentence for the status line.
+    fn copy_link(&self, row: &ShareRow) -> Result<String, String>;
 }
 
 /// The real world: the registry, OpenCode's data directory, the share servers, the browser and
@@ -275,10 +275,16 @@ impl Backend for CliBackend {
         }
     }
 
-    fn copy_link(&self, row: &ShareRow) -> Result<(), String> {
-        desktop::copy_to_clipboard(&row.url)
-            .map(|_| ())
-            .map_err(|e| format!("Could not copy ({e}); the link is {}", row.url))
+    fn copy_link(&self, row: &ShareRow) -> Result<String, String> {
+        match desktop::copy_to_clipboard(&row.url) {
+            Ok(desktop::Copied::Program(_)) => Ok(format!("Copied {}", row.url)),
+            // Written straight to the terminal, which may or may not honour it.
+            Ok(desktop::Copied::Osc52) => Ok(format!(
+                "Asked the terminal to copy {} (some terminals ignore that)",
+                row.url
+            )),
+            Err(e) => Err(format!("Could not copy ({e}); the link is {}", row.url)),
+        }
     }
 }
 

@@ -259,8 +259,8 @@ mod tests {
         fn open(&self, _row: &ShareRow) -> Result<(), String> {
             Ok(())
         }
-        fn copy_link(&self, _row: &ShareRow) -> Result<(), String> {
-            Ok(())
+        fn copy_link(&self, row: &ShareRow) -> Result<String, String> {
+            Ok(format!("Copied {}", row.url))
         }
     }
 
