@@ -7,8 +7,9 @@
 //!   ratatui's `TestBackend`.
 //! - [`preview`] turns a session into highlighted lines, lazily, a message at a time.
 //! - [`backend`] is the one door to the outside world (registry, servers, OpenCode's storage,
-//!   browser, clipboard). Its calls may block, so [`run`] makes them on worker threads and gets
-//!   the results back over a channel: the thread that draws never waits on the network.
+//!   browser, clipboard): the [`Backend`] trait, implemented by [`CliBackend`] with the same library
+//!   calls as the CLI commands. Its calls may block, so [`run`] makes them on worker threads and
+//!   gets the results back over a channel: the thread that draws never waits on the network.
 //!
 //! The terminal is restored on every way out: normal exit, error, and panic (a panic hook restores
 //! it before the default hook prints the message).
