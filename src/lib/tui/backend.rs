@@ -135,7 +135,7 @@ pub struct CliBackend {
     opencode_dir: Option<PathBuf>,
     agent: ureq::Agent,
     /// The shares as last listed, with what the library needs to act on them (their origin).
-    shares: Mutex<HashMap<RowKey, Share>>,
+    shares: Mutex<Vec<Share>>,
 }
 
 impl CliBackend {
@@ -156,7 +156,7 @@ impl CliBackend {
             registry,
             opencode_dir,
             agent,
-            shares: Mutex::new(HashMap::new()),
+            shares: Mutex::new(Vec::new()),
         }
     }
 
@@ -172,29 +172,26 @@ impl CliBackend {
     fn list(&self) -> Result<Vec<Share>, String> {
         let data = self.opencode()?;
         let shares = list_shares(&self.registry, data.as_ref()).map_err(|e| e.to_string())?;
-        let mut known = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
-        *known = shares
-            .iter()
-            .map(|s| (ShareRow::from(s.clone()).key(), s.clone()))
-            .collect();
+        shares.clone_into(&mut self.shares.lock().unwrap_or_else(PoisonError::into_inner));
         Ok(shares)
     }
 
     /// The library's view of a row, listing again if the row is newer than the last list.
     fn share(&self, row: &ShareRow) -> Result<Share, String> {
-        let key = row.key();
+        let same = |s: &Share| s.server == row.server && s.share_id == row.share_id;
         let cached = self
             .shares
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
+            .iter()
+            .find(|s| same(s))
             .cloned();
         if let Some(share) = cached {
             return Ok(share);
         }
         self.list()?
             .into_iter()
-            .find(|s| s.server == key.server && s.share_id == key.share_id)
+            .find(same)
             .ok_or_else(|| format!("{} is no longer in your list of shares", row.share_id))
     }
 }
