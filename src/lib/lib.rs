@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod protocol;
 pub mod registry;
 pub mod render;
 pub mod store;
