@@ -1,1 +1,5 @@
-fn main() {}
+//! The one integration test binary: the real `bshare` binary against real services.
+
+mod support;
+
+mod api;

@@ -81,6 +81,10 @@ pub struct Args {
     #[arg(long, env = "BSHARE_TRUST_PROXY", value_delimiter = ',')]
     trust_proxy: Vec<IpAddr>,
 
+    /// Lifetime of upload URLs, in seconds.
+    #[arg(long, env = "BSHARE_UPLOAD_URL_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    upload_url_ttl: u64,
+
     /// Memory for rendered pages, in MiB.
     #[arg(long, env = "BSHARE_PAGE_CACHE_MB", default_value_t = 16)]
     page_cache_mb: usize,
@@ -152,7 +156,7 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         workers: args.workers,
         max_document_bytes: args.max_document_bytes,
         max_api_body_bytes: ServerConfig::DEFAULT_MAX_API_BODY_BYTES,
-        upload_url_lifetime: bshare::http::server::UPLOAD_URL_LIFETIME,
+        upload_url_lifetime: std::time::Duration::from_secs(args.upload_url_ttl),
         create_limit_per_hour: args.create_limit,
         request_limit_per_minute: args.request_limit,
         trusted_proxies: args.trust_proxy,

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::cache::PageCache;
 use super::ratelimit::RequestLimiter;
@@ -330,8 +330,6 @@ impl AsRef<[u8]> for super::Body {
     }
 }
 
-/// How long an upload URL lives.
-pub const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(3600);
 
 #[cfg(test)]
 mod tests {
