@@ -37,7 +37,10 @@ on_both_stores!(
 );
 
 fn secret_header(created: &serde_json::Value) -> (&'static str, String) {
-    ("X-Share-Secret", created["secret"].as_str().unwrap().to_owned())
+    (
+        "X-Share-Secret",
+        created["secret"].as_str().unwrap().to_owned(),
+    )
 }
 
 fn life_cycle(stores: Stores) {
@@ -70,13 +73,24 @@ fn life_cycle(stores: Stores) {
     assert_eq!(r.status, 200, "{}", r.text());
     let fresh = r.json();
     assert_ne!(fresh["presignedUrl"], created["presignedUrl"]);
-    assert_eq!(upload(fresh["presignedUrl"].as_str().unwrap(), &short).status, 200);
+    assert_eq!(
+        upload(fresh["presignedUrl"].as_str().unwrap(), &short).status,
+        200
+    );
     assert_eq!(get(&server.url(&format!("/api/share/{id}"))).body, short);
     let page = get(&server.url(&format!("/share/{id}")));
-    assert!(page.text().contains("List comprehension vs map"), "page shows the new version");
+    assert!(
+        page.text().contains("List comprehension vs map"),
+        "page shows the new version"
+    );
 
     // Delete: 200 {ok:true}, then 410 everywhere, and the id stays reserved.
-    let r = http("DELETE", &server.url(&format!("/api/share/{id}")), &[h_pair(h, &secret)], None);
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[h_pair(h, &secret)],
+        None,
+    );
     assert_eq!((r.status, r.json()), (200, json!({"ok": true})));
     assert_eq!(get(&server.url(&format!("/api/share/{id}"))).status, 410);
     let page = get(&server.url(&format!("/share/{id}")));
@@ -86,11 +100,20 @@ fn life_cycle(stores: Stores) {
         &server.url("/api/share/presign"),
         &json!({"sessionId": "ses_other", "shareId": id}),
     );
-    assert_eq!((again.status, again.json()["code"].as_str()), (409, Some("SHARE_EXISTS")));
+    assert_eq!(
+        (again.status, again.json()["code"].as_str()),
+        (409, Some("SHARE_EXISTS"))
+    );
     if let Some(s3) = &env.s3 {
-        assert!(!s3.object_path(&format!("sessions/{id}.json")).exists(), "object removed");
+        assert!(
+            !s3.object_path(&format!("sessions/{id}.json")).exists(),
+            "object removed"
+        );
     } else {
-        let path = env.dir.path().join(format!("server/objects/sessions/{id}.json"));
+        let path = env
+            .dir
+            .path()
+            .join(format!("server/objects/sessions/{id}.json"));
         assert!(!path.exists(), "object removed");
     }
 }
@@ -106,19 +129,36 @@ fn error_statuses(stores: Stores) {
     let code = |r: &support::Resp| r.json()["code"].as_str().unwrap_or("").to_owned();
 
     // Bad ids and bodies.
-    for bad in ["short", "has/slash/in-it", "../../../etc/x", &"x".repeat(65), "spaces in id"] {
+    for bad in [
+        "short",
+        "has/slash/in-it",
+        "../../../etc/x",
+        &"x".repeat(65),
+        "spaces in id",
+    ] {
         let r = post_json(&presign, &json!({"sessionId": "s", "shareId": bad}));
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
-    assert_eq!(post_json(&presign, &json!({"shareId": "abcdefgh"})).status, 400);
-    let r = http("POST", &presign, &[("Content-Type", "application/json")], Some(b"{nope"));
+    assert_eq!(
+        post_json(&presign, &json!({"shareId": "abcdefgh"})).status,
+        400
+    );
+    let r = http(
+        "POST",
+        &presign,
+        &[("Content-Type", "application/json")],
+        Some(b"{nope"),
+    );
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("JSON"));
 
     // A client-chosen id, then 409 for it.
     let created = create_share(&server, Some("client-id_01"), None);
     assert_eq!(created["shareId"], "client-id_01");
-    let r = post_json(&presign, &json!({"sessionId": "s", "shareId": "client-id_01"}));
+    let r = post_json(
+        &presign,
+        &json!({"sessionId": "s", "shareId": "client-id_01"}),
+    );
     assert_eq!((r.status, code(&r)), (409, "SHARE_EXISTS".into()));
 
     // Never uploaded: 404 on the API, an HTML page on the share route, never 500.
@@ -132,7 +172,10 @@ fn error_statuses(stores: Stores) {
     let resync = server.url("/api/share/client-id_01/presign");
     assert_eq!(post_json(&resync, &json!({})).status, 401);
     let wrong = http("POST", &resync, &[("X-Share-Secret", "nope")], None);
-    assert_eq!((wrong.status, code(&wrong)), (403, "SECRET_MISMATCH".into()));
+    assert_eq!(
+        (wrong.status, code(&wrong)),
+        (403, "SECRET_MISMATCH".into())
+    );
     let unknown = http(
         "POST",
         &server.url("/api/share/unknown-1234/presign"),
@@ -165,11 +208,19 @@ fn error_statuses(stores: Stores) {
     assert_eq!(r.status, 413);
     // API bodies over 64 KiB: 413 without being read.
     let big = format!(r#"{{"sessionId": "{}"}}"#, "x".repeat(70_000));
-    let r = http("POST", &presign, &[("Content-Type", "application/json")], Some(big.as_bytes()));
+    let r = http(
+        "POST",
+        &presign,
+        &[("Content-Type", "application/json")],
+        Some(big.as_bytes()),
+    );
     assert_eq!(r.status, 413);
 
     // Wrong methods and unknown routes.
-    assert_eq!(http("PUT", &server.url("/api/share/client-id_01"), &[], None).status, 405);
+    assert_eq!(
+        http("PUT", &server.url("/api/share/client-id_01"), &[], None).status,
+        405
+    );
     assert_eq!(get(&server.url("/nothing/here")).status, 404);
 }
 
@@ -179,7 +230,10 @@ fn rate_limits(stores: Stores) {
     for _ in 0..3 {
         create_share(&server, None, None);
     }
-    let r = post_json(&server.url("/api/share/presign"), &json!({"sessionId": "s"}));
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "s"}),
+    );
     assert_eq!(r.status, 429, "{}", r.text());
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=3600).contains(&retry));
@@ -213,7 +267,11 @@ fn upload_urls_are_checked_by_the_object_store(stores: Stores) {
     let mut longer = doc.clone();
     longer.extend_from_slice(b"          ");
     let r = upload(url, &longer);
-    assert!(matches!(r.status, 400 | 403 | 413), "over-long body: {}", r.status);
+    assert!(
+        matches!(r.status, 400 | 403 | 413),
+        "over-long body: {}",
+        r.status
+    );
     // The wrong content type.
     let r = http("PUT", url, &[("Content-Type", "text/plain")], Some(&doc));
     assert!(matches!(r.status, 400 | 403), "content type: {}", r.status);
@@ -238,7 +296,11 @@ fn upload_urls_are_checked_by_the_object_store(stores: Stores) {
 
 /// Change one character of the signature.
 fn tamper(url: &str) -> String {
-    let key = if url.contains("X-Amz-Signature=") { "X-Amz-Signature=" } else { "sig=" };
+    let key = if url.contains("X-Amz-Signature=") {
+        "X-Amz-Signature="
+    } else {
+        "sig="
+    };
     let at = url.find(key).unwrap() + key.len();
     let mut bytes = url.as_bytes().to_vec();
     bytes[at] = if bytes[at] == b'a' { b'b' } else { b'a' };
@@ -262,7 +324,12 @@ fn no_plain_secret_is_stored_or_logged(stores: Stores) {
     let secret = created["secret"].as_str().unwrap();
     let id = created["shareId"].as_str().unwrap();
     let (h, s) = secret_header(&created);
-    let r = http("POST", &server.url(&format!("/api/share/{id}/presign")), &[(h, &s)], None);
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[(h, &s)],
+        None,
+    );
     assert_eq!(r.status, 200);
     let signature = r.json()["presignedUrl"]
         .as_str()
@@ -275,7 +342,9 @@ fn no_plain_secret_is_stored_or_logged(stores: Stores) {
     match &env.pg {
         Some(pg) => {
             let mut c = pg.client();
-            let rows = c.query("SELECT row_to_json(s)::text FROM shares s", &[]).unwrap();
+            let rows = c
+                .query("SELECT row_to_json(s)::text FROM shares s", &[])
+                .unwrap();
             assert_eq!(rows.len(), 1);
             let row: String = rows[0].get(0);
             assert!(!row.contains(secret), "secret stored in plain text: {row}");
@@ -287,7 +356,8 @@ fn no_plain_secret_is_stored_or_logged(stores: Stores) {
         }
         None => {
             let db = std::fs::read(env.dir.path().join("server/bshare.db")).unwrap();
-            let wal = std::fs::read(env.dir.path().join("server/bshare.db-wal")).unwrap_or_default();
+            let wal =
+                std::fs::read(env.dir.path().join("server/bshare.db-wal")).unwrap_or_default();
             for bytes in [db, wal] {
                 assert!(
                     !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -318,14 +388,26 @@ fn concurrent_creates_of_one_id(stores: Stores) {
             .map(|_| {
                 let url = &url;
                 s.spawn(move || {
-                    post_json(url, &json!({"sessionId": "ses_race", "shareId": "racing-id"})).status
+                    post_json(
+                        url,
+                        &json!({"sessionId": "ses_race", "shareId": "racing-id"}),
+                    )
+                    .status
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&s| s == 409).count(), 49, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 409).count(),
+        49,
+        "{statuses:?}"
+    );
 }
 
 fn page_cache_follows_resync(stores: Stores) {
@@ -341,11 +423,19 @@ fn page_cache_follows_resync(stores: Stores) {
     assert_eq!(r.status, 304);
     // Gzip when asked.
     let (head, body) = support::raw_get(&page_url, &[("Accept-Encoding", "gzip")]);
-    assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{head}"
+    );
     let mut html = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut html).unwrap();
     assert_eq!(html, first.body, "the gzip body is the page");
-    assert!(body.len() < first.body.len(), "gzip: {} of {}", body.len(), first.body.len());
+    assert!(
+        body.len() < first.body.len(),
+        "gzip: {} of {}",
+        body.len(),
+        first.body.len()
+    );
 
     // Re-sync through a fresh URL: the page follows.
     let short = read_data(SHORT);
@@ -357,7 +447,10 @@ fn page_cache_follows_resync(stores: Stores) {
         None,
     )
     .json();
-    assert_eq!(upload(fresh["presignedUrl"].as_str().unwrap(), &short).status, 200);
+    assert_eq!(
+        upload(fresh["presignedUrl"].as_str().unwrap(), &short).status,
+        200
+    );
     let r = http("GET", &page_url, &[("If-None-Match", &etag)], None);
     assert_eq!(r.status, 200, "the old ETag no longer matches");
     assert!(r.text().contains("List comprehension vs map"));
@@ -367,7 +460,10 @@ fn healthz_answers(stores: Stores) {
     let env = Env::new(stores);
     let server = env.server(&[]);
     let r = get(&server.url("/healthz"));
-    assert_eq!((r.status, r.json()), (200, json!({"database": "ok", "objects": "ok"})));
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({"database": "ok", "objects": "ok"}))
+    );
 }
 
 #[test]
@@ -377,7 +473,10 @@ fn migrations_are_all_applied_on_postgres() {
     let _second = env.server(&[]);
     let mut c = env.pg.as_ref().unwrap().client();
     let versions: Vec<i64> = c
-        .query("SELECT version FROM schema_migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -398,25 +497,49 @@ fn two_servers_share_one_database_and_bucket() {
     let id = created["shareId"].as_str().unwrap();
     // B reads what A created; A's page is cached now.
     assert_eq!(get(&b.url(&format!("/api/share/{id}"))).status, 200);
-    assert!(get(&a.url(&format!("/share/{id}"))).text().contains("Add multiply"));
+    assert!(
+        get(&a.url(&format!("/share/{id}")))
+            .text()
+            .contains("Add multiply")
+    );
     // Re-sync through B: A's page follows.
     let (h, s) = secret_header(&created);
-    let fresh = http("POST", &b.url(&format!("/api/share/{id}/presign")), &[(h, &s)], None);
+    let fresh = http(
+        "POST",
+        &b.url(&format!("/api/share/{id}/presign")),
+        &[(h, &s)],
+        None,
+    );
     assert_eq!(fresh.status, 200);
     assert_eq!(
-        upload(fresh.json()["presignedUrl"].as_str().unwrap(), &read_data(SHORT)).status,
+        upload(
+            fresh.json()["presignedUrl"].as_str().unwrap(),
+            &read_data(SHORT)
+        )
+        .status,
         200
     );
     assert!(
-        support::eventually(Duration::from_secs(5), || get(&a.url(&format!("/share/{id}")))
-            .text()
-            .contains("List comprehension vs map")),
+        support::eventually(Duration::from_secs(5), || get(
+            &a.url(&format!("/share/{id}"))
+        )
+        .text()
+        .contains("List comprehension vs map")),
         "server A serves the re-synced page"
     );
     // Delete through B: A answers 410 for the page and the API.
-    let r = http("DELETE", &b.url(&format!("/api/share/{id}")), &[(h, &s)], None);
+    let r = http(
+        "DELETE",
+        &b.url(&format!("/api/share/{id}")),
+        &[(h, &s)],
+        None,
+    );
     assert_eq!(r.status, 200);
-    assert!(support::eventually(Duration::from_secs(5), || get(&a.url(&format!("/share/{id}"))).status == 410));
+    assert!(support::eventually(Duration::from_secs(5), || get(
+        &a.url(&format!("/share/{id}"))
+    )
+    .status
+        == 410));
     assert_eq!(get(&a.url(&format!("/api/share/{id}"))).status, 410);
 }
 
@@ -427,7 +550,10 @@ fn postgres_outage_gives_503_then_recovers() {
     let s3 = S3Server::start();
     let dir = tempfile::tempdir().unwrap();
     let env = vec![
-        ("BSHARE_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        (
+            "BSHARE_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
         ("DATABASE_URL".to_owned(), db.url.clone()),
         ("S3_BUCKET".to_owned(), s3.bucket.clone()),
         ("S3_ENDPOINT".to_owned(), s3.endpoint.clone()),
@@ -440,19 +566,30 @@ fn postgres_outage_gives_503_then_recovers() {
 
     cluster.stop();
     let started = std::time::Instant::now();
-    let r = post_json(&server.url("/api/share/presign"), &json!({"sessionId": "s"}));
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "s"}),
+    );
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["code"], "UNAVAILABLE");
     assert!(r.json()["error"].as_str().unwrap().contains("database"));
     let health = get(&server.url("/healthz"));
-    assert_eq!((health.status, health.json()["database"].as_str()), (503, Some("down")));
+    assert_eq!(
+        (health.status, health.json()["database"].as_str()),
+        (503, Some("down"))
+    );
     assert_eq!(health.json()["objects"], "ok");
     assert!(started.elapsed() < Duration::from_secs(20), "fails fast");
 
     cluster.start_again();
     assert!(
         support::eventually(Duration::from_secs(20), || {
-            post_json(&server.url("/api/share/presign"), &json!({"sessionId": "s"})).status == 201
+            post_json(
+                &server.url("/api/share/presign"),
+                &json!({"sessionId": "s"}),
+            )
+            .status
+                == 201
         }),
         "service resumes without a restart"
     );
@@ -471,7 +608,10 @@ fn bucket_outage_gives_503_then_recovers() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.json()["error"].as_str().unwrap().contains("object store"));
     let health = get(&server.url("/healthz"));
-    assert_eq!((health.status, health.json()["objects"].as_str()), (503, Some("down")));
+    assert_eq!(
+        (health.status, health.json()["objects"].as_str()),
+        (503, Some("down"))
+    );
     env.s3.as_mut().unwrap().restart();
     assert!(support::eventually(Duration::from_secs(20), || {
         get(&server.url(&format!("/api/share/{id}"))).status == 200
@@ -499,7 +639,10 @@ fn bad_configuration_fails_at_startup_with_a_sentence() {
         "DATABASE_URL",
         &format!("postgres://nobody@127.0.0.1:{port}/db"),
     )]);
-    assert!(err.contains("cannot connect to the PostgreSQL database"), "{err}");
+    assert!(
+        err.contains("cannot connect to the PostgreSQL database"),
+        "{err}"
+    );
     let err = run(&[("S3_BUCKET", "b")]);
     assert!(err.contains("S3_ACCESS_KEY_ID"), "{err}");
     let s3 = S3Server::start();
@@ -511,7 +654,10 @@ fn bad_configuration_fails_at_startup_with_a_sentence() {
         ("S3_SECRET_ACCESS_KEY", "wrong-secret"),
     ]);
     assert!(err.contains("cannot use the S3 bucket"), "{err}");
-    assert!(!err.contains("wrong-secret"), "the secret key is never printed");
+    assert!(
+        !err.contains("wrong-secret"),
+        "the secret key is never printed"
+    );
 }
 
 #[test]

@@ -3,3 +3,5 @@
 mod support;
 
 mod api;
+mod fake_model;
+mod opencode_e2e;

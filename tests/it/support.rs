@@ -85,7 +85,9 @@ fn admin_url() -> String {
 
 /// Replace the database name in a postgres:// URL.
 pub fn with_dbname(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -104,8 +106,10 @@ impl PgDb {
 
     pub fn create_on(admin_url: &str) -> Self {
         let name = format!("bshare_t_{}", random_suffix());
-        let mut client = postgres::Client::connect(admin_url, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL at {admin_url}: {e}"));
+        let mut client =
+            postgres::Client::connect(admin_url, postgres::NoTls).unwrap_or_else(|e| {
+                panic!("cannot connect to the test PostgreSQL at {admin_url}: {e}")
+            });
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("CREATE DATABASE");
@@ -124,7 +128,10 @@ impl PgDb {
 impl Drop for PgDb {
     fn drop(&mut self) {
         if let Ok(mut c) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -172,7 +179,10 @@ impl PgCluster {
                 .arg(dir.path())
                 .status()
                 .is_ok_and(|s| s.success());
-            assert!(ok, "cannot chown the cluster directory to the postgres user");
+            assert!(
+                ok,
+                "cannot chown the cluster directory to the postgres user"
+            );
             // The temp dir's parent must be traversable by that user.
             let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
         }
@@ -185,7 +195,16 @@ impl PgCluster {
         let data = cluster.data_dir();
         cluster.pg(
             "initdb",
-            &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
         );
         cluster.start_again();
         cluster
@@ -223,7 +242,10 @@ impl PgCluster {
     }
 
     pub fn stop(&self) {
-        self.pg("pg_ctl", &["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"]);
+        self.pg(
+            "pg_ctl",
+            &["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"],
+        );
     }
 
     pub fn start_again(&self) {
@@ -234,7 +256,16 @@ impl PgCluster {
         );
         self.pg(
             "pg_ctl",
-            &["-D", &self.data_dir(), "-l", &log, "-o", &opts, "-w", "start"],
+            &[
+                "-D",
+                &self.data_dir(),
+                "-l",
+                &log,
+                "-o",
+                &opts,
+                "-w",
+                "start",
+            ],
         );
     }
 }
@@ -332,7 +363,12 @@ impl S3Server {
     pub fn restart(&mut self) {
         self.child = Command::new(s3s_fs_path())
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", &self.access_key, "--secret-key", &self.secret_key])
+            .args([
+                "--access-key",
+                &self.access_key,
+                "--secret-key",
+                &self.secret_key,
+            ])
             .arg(&self.root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -463,11 +499,7 @@ impl Server {
         loop {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(Ok(base)) => {
-                    return Self {
-                        child,
-                        base,
-                        logs,
-                    };
+                    return Self { child, base, logs };
                 }
                 Ok(Err(())) => {
                     // One stream closed: the server may have exited. Wait for the other.
@@ -605,7 +637,9 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
 pub fn raw_get(url: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (n, v) in headers {
@@ -615,7 +649,10 @@ pub fn raw_get(url: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
     stream.write_all(request.as_bytes()).expect("write");
     let mut all = Vec::new();
     stream.read_to_end(&mut all).expect("read");
-    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     (
         String::from_utf8_lossy(&all[..split]).into_owned(),
         all[split + 4..].to_vec(),
@@ -636,7 +673,11 @@ pub fn post_json(url: &str, body: &serde_json::Value) -> Resp {
 }
 
 /// Create a share through the presign API; panics unless 201.
-pub fn create_share(server: &Server, share_id: Option<&str>, size: Option<usize>) -> serde_json::Value {
+pub fn create_share(
+    server: &Server,
+    share_id: Option<&str>,
+    size: Option<usize>,
+) -> serde_json::Value {
     let mut body = serde_json::json!({ "sessionId": "ses_test" });
     if let Some(id) = share_id {
         body["shareId"] = id.into();

@@ -330,7 +330,6 @@ impl AsRef<[u8]> for super::Body {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ fn config(dir: &std::path::Path) -> ServerConfig {
         workers: 1,
         max_document_bytes: ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES,
         max_api_body_bytes: ServerConfig::DEFAULT_MAX_API_BODY_BYTES,
-        upload_url_lifetime: crate::http::server::UPLOAD_URL_LIFETIME,
+        upload_url_lifetime: std::time::Duration::from_secs(3600),
         create_limit_per_hour: 10,
         request_limit_per_minute: 100,
         trusted_proxies: Vec::new(),
