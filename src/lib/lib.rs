@@ -4,12 +4,17 @@
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
 pub mod blob;
+pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod desktop;
 pub mod error;
 pub mod http;
+pub mod listing;
 pub mod model;
+pub mod opencode;
 pub mod protocol;
 pub mod registry;
 pub mod render;
+pub mod sharing;
 pub mod store;

@@ -3,5 +3,6 @@
 mod support;
 
 mod api;
+mod cli;
 mod fake_model;
 mod opencode_e2e;

@@ -1,6 +1,13 @@
 //! The `bshare` command: parses arguments, calls into the library, turns errors into exit codes.
 
+mod common;
+mod ls;
+mod open;
 mod serve;
+mod sessions;
+mod share;
+mod sync;
+mod unshare;
 
 use std::process::ExitCode;
 
@@ -14,16 +21,31 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run; the size of the `serve` flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the share server (API and share pages).
     Serve(serve::Args),
+    // The help of each subcommand is the doc comment of its `Args`.
+    Sessions(sessions::Args),
+    Share(share::Args),
+    Ls(ls::Args),
+    Sync(sync::Args),
+    Unshare(unshare::Args),
+    Open(open::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Sessions(args) => sessions::run(args),
+        Command::Share(args) => share::run(args),
+        Command::Ls(args) => ls::run(args),
+        Command::Sync(args) => sync::run(args),
+        Command::Unshare(args) => unshare::run(args),
+        Command::Open(args) => open::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,7 +15,7 @@ use super::ratelimit::RequestLimiter;
 use super::{Request, Response, routes};
 use crate::blob::{self, BlobStore};
 use crate::config::{ObjectConfig, ServerConfig};
-use crate::error::{Dependency, Error, Result};
+use crate::error::{Cause, Dependency, Error, Result};
 use crate::store::{self, Change, Connector, MetaStore};
 
 /// Everything the workers share.
@@ -175,7 +175,7 @@ impl Running {
 /// Bind, open the stores and start the workers. `config.base_url` of `None` becomes
 /// `http://<bound address>`.
 pub fn start(mut config: ServerConfig) -> Result<Running> {
-    let server = tiny_http::Server::http(&config.bind).map_err(|e| {
+    let server = bind(&config.bind).map_err(|e| {
         Error::Config(format!(
             "cannot listen on {}: {e}; is another server running there? choose another with --bind",
             config.bind
@@ -206,6 +206,24 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
         addr,
         workers,
     })
+}
+
+/// Bind with `TCP_NODELAY` on the listener, which accepted sockets inherit: tiny_http writes the
+/// head and the body of a response separately, and with Nagle's algorithm the body of every
+/// response after the first on a keep-alive connection would wait ~40 ms for the client's
+/// delayed ACK.
+fn bind(addr: &str) -> std::result::Result<tiny_http::Server, Cause> {
+    use socket2::{Domain, Socket, Type};
+    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+        .next()
+        .ok_or("the address resolves to nothing")?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    let listener: std::net::TcpListener = socket.into();
+    tiny_http::Server::from_listener(listener, None)
 }
 
 fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {

@@ -1,0 +1,379 @@
+//! Reading sessions straight from OpenCode's data directory, so a share can be made, re-synced or
+//! removed without OpenCode running.
+//!
+//! OpenCode keeps its data in `$XDG_DATA_HOME/opencode`. Since 1.2 that is the SQLite database
+//! `opencode.db` ([`sqlite`]); before, a tree of JSON files under `storage/` ([`json_tree`]). When
+//! both exist the database wins: OpenCode migrates the tree into it once and never reads the tree
+//! again. Both readers return the objects OpenCode's own API returns (`Session`, and messages as
+//! `{info, parts}`), so the document built here is the one the plugin builds from
+//! `client.session.messages`.
+//!
+//! Nothing here ever writes to OpenCode's data.
+
+pub mod json_tree;
+pub mod sqlite;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::model::{MessageWithParts, ShareData};
+
+/// Environment variable naming OpenCode's data directory (the flag `--opencode-dir` wins).
+pub const DIR_ENV: &str = "BSHARE_OPENCODE_DIR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenCodeError {
+    #[error(
+        "found no OpenCode data in {dir} (neither opencode.db nor storage/); point --opencode-dir or {DIR_ENV} at OpenCode's data directory"
+    )]
+    NoData { dir: PathBuf },
+    #[error(
+        "cannot find OpenCode's data directory: neither XDG_DATA_HOME nor HOME is set; pass --opencode-dir"
+    )]
+    NoHome,
+    #[error("could not read OpenCode's database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("could not read {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("OpenCode has no session {id}; `bshare sessions` lists them")]
+    NoSession { id: String },
+    #[error("{prefix} matches several sessions, give more of the id:\n{}", candidates.join("\n"))]
+    AmbiguousSession {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+}
+
+/// Where OpenCode keeps its sessions in a data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// `opencode.db`, OpenCode 1.2 and later.
+    Sqlite(PathBuf),
+    /// `storage/`, before 1.2.
+    JsonTree(PathBuf),
+}
+
+/// One session as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub id: String,
+    pub title: String,
+    /// The directory OpenCode ran in.
+    pub directory: String,
+    pub project_id: String,
+    /// The project's root (the git worktree), when OpenCode recorded one.
+    pub project_worktree: Option<String>,
+    /// Set on sessions of subagents (`task` tool), which belong to another session.
+    pub parent_id: Option<String>,
+    /// Epoch milliseconds.
+    pub created: i64,
+    /// Epoch milliseconds.
+    pub updated: i64,
+    pub messages: usize,
+}
+
+/// A whole session: OpenCode's `Session` object and its messages in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionContent {
+    pub session: Value,
+    pub messages: Vec<MessageWithParts>,
+}
+
+impl SessionContent {
+    pub fn id(&self) -> &str {
+        self.session["id"].as_str().unwrap_or_default()
+    }
+
+    pub fn title(&self) -> &str {
+        self.session["title"].as_str().unwrap_or_default()
+    }
+
+    /// The ShareData document of this session under `share_id`.
+    pub fn into_share_data(self, share_id: &str, created_at: i64, updated_at: i64) -> ShareData {
+        ShareData {
+            share_id: share_id.to_owned(),
+            session_id: self.id().to_owned(),
+            created_at,
+            updated_at,
+            session: self.session,
+            messages: self.messages,
+            ..ShareData::default()
+        }
+    }
+}
+
+/// A share OpenCode itself made (its `session_share` record) on the server set as
+/// `enterprise.url` in its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCodeShare {
+    pub session_id: String,
+    pub share_id: String,
+    pub secret: String,
+    pub url: String,
+    /// Epoch milliseconds; 0 when OpenCode did not record it.
+    pub created_at: i64,
+}
+
+/// An OpenCode data directory and the layout found in it.
+#[derive(Debug, Clone)]
+pub struct OpenCodeData {
+    dir: PathBuf,
+    layout: Layout,
+}
+
+impl OpenCodeData {
+    /// OpenCode's default data directory: `$XDG_DATA_HOME/opencode`, else `~/.local/share/opencode`.
+    pub fn default_dir() -> Result<PathBuf, OpenCodeError> {
+        let data_home = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .ok_or(OpenCodeError::NoHome)?,
+            )
+            .join(".local/share"),
+        };
+        Ok(data_home.join("opencode"))
+    }
+
+    /// Open `dir`, or the default directory when `None`. OpenCode's own `OPENCODE_DB` (a database
+    /// file, absolute or relative to the data directory) is honoured as OpenCode honours it.
+    pub fn locate(dir: Option<&Path>) -> Result<Self, OpenCodeError> {
+        let dir = match dir {
+            Some(dir) => dir.to_owned(),
+            None => Self::default_dir()?,
+        };
+        match std::env::var_os("OPENCODE_DB").filter(|v| !v.is_empty() && v != ":memory:") {
+            Some(db) => Self::open(&dir.join(db)),
+            None => Self::open(&dir),
+        }
+    }
+
+    /// Open an OpenCode data directory (the one holding `opencode.db` or `storage/`), or a
+    /// database file itself.
+    pub fn open(path: &Path) -> Result<Self, OpenCodeError> {
+        if path.is_file() {
+            return Ok(Self {
+                dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+                layout: Layout::Sqlite(path.to_owned()),
+            });
+        }
+        let storage = path.join("storage");
+        let layout = if let Some(db) = database_in(path) {
+            Layout::Sqlite(db)
+        } else if storage.join("session").is_dir() {
+            Layout::JsonTree(storage)
+        } else {
+            return Err(OpenCodeError::NoData {
+                dir: path.to_owned(),
+            });
+        };
+        Ok(Self {
+            dir: path.to_owned(),
+            layout,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Every session, most recently updated first.
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>, OpenCodeError> {
+        let mut sessions = match &self.layout {
+            Layout::Sqlite(db) => sqlite::sessions(db)?,
+            Layout::JsonTree(storage) => json_tree::sessions(storage)?,
+        };
+        sessions.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| b.id.cmp(&a.id)));
+        Ok(sessions)
+    }
+
+    /// The whole session, or `None` when OpenCode no longer has it.
+    pub fn load(&self, session_id: &str) -> Result<Option<SessionContent>, OpenCodeError> {
+        match &self.layout {
+            Layout::Sqlite(db) => sqlite::load(db, session_id),
+            Layout::JsonTree(storage) => json_tree::load(storage, session_id),
+        }
+    }
+
+    /// The shares OpenCode made itself.
+    pub fn shares(&self) -> Result<Vec<OpenCodeShare>, OpenCodeError> {
+        match &self.layout {
+            Layout::Sqlite(db) => sqlite::shares(db),
+            Layout::JsonTree(storage) => json_tree::shares(storage),
+        }
+    }
+}
+
+/// The database of a data directory: `opencode.db`, which releases use, else the newest
+/// `opencode-<channel>.db` that other release channels (dev, local builds) write.
+fn database_in(dir: &Path) -> Option<PathBuf> {
+    let db = dir.join("opencode.db");
+    if db.is_file() {
+        return Some(db);
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("opencode-") && name.ends_with(".db")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, path)| path)
+}
+
+/// The session named by `arg`: its full id or an unambiguous prefix of it.
+pub fn find_session<'a>(
+    sessions: &'a [SessionInfo],
+    arg: &str,
+) -> Result<&'a SessionInfo, OpenCodeError> {
+    if let Some(exact) = sessions.iter().find(|s| s.id == arg) {
+        return Ok(exact);
+    }
+    let matches: Vec<&SessionInfo> = sessions.iter().filter(|s| s.id.starts_with(arg)).collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(OpenCodeError::NoSession { id: arg.to_owned() }),
+        many => Err(OpenCodeError::AmbiguousSession {
+            prefix: arg.to_owned(),
+            candidates: many
+                .iter()
+                .map(|s| format!("  {}  {}", s.id, s.title))
+                .collect(),
+        }),
+    }
+}
+
+/// The most recently updated top-level session of the project `cwd` belongs to: a session whose
+/// project root contains `cwd`, or (for directories outside any git project, which OpenCode files
+/// under one "global" project rooted at `/`) whose own directory contains `cwd`.
+/// `sessions` must be sorted as [`OpenCodeData::sessions`] returns them.
+pub fn session_for_directory<'a>(
+    sessions: &'a [SessionInfo],
+    cwd: &Path,
+) -> Option<&'a SessionInfo> {
+    let contains = |root: &str| !root.is_empty() && root != "/" && cwd.starts_with(root);
+    sessions.iter().find(|s| {
+        s.parent_id.is_none()
+            && (s.project_worktree.as_deref().is_some_and(contains) || contains(&s.directory))
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A fresh copy of the OpenCode 1.18.33 data directory from `tests/data`.
+    pub(crate) fn unpack_datadir() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let tarball = format!(
+            "{}/tests/data/opencode-1.18.33-datadir.tar.gz",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let status = std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar -xzf {tarball}");
+        let dir = tmp.path().join("opencode");
+        (tmp, dir)
+    }
+
+    pub(crate) fn fixture(name: &str) -> ShareData {
+        let path = format!(
+            "{}/tests/data/opencode-1.18.33-{name}.sharedata.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn info(id: &str, dir: &str, worktree: Option<&str>, parent: Option<&str>) -> SessionInfo {
+        SessionInfo {
+            id: id.into(),
+            title: format!("title of {id}"),
+            directory: dir.into(),
+            project_id: "p".into(),
+            project_worktree: worktree.map(Into::into),
+            parent_id: parent.map(Into::into),
+            created: 0,
+            updated: 0,
+            messages: 0,
+        }
+    }
+
+    #[test]
+    fn finds_the_database_of_other_channels_and_database_files() {
+        let (_tmp, dir) = unpack_datadir();
+        let channel_db = dir.join("opencode-dev.db");
+        std::fs::rename(dir.join("opencode.db"), &channel_db).unwrap();
+        let data = OpenCodeData::open(&dir).unwrap();
+        assert_eq!(data.layout(), &Layout::Sqlite(channel_db.clone()));
+        assert_eq!(data.sessions().unwrap().len(), 4);
+        let data = OpenCodeData::open(&channel_db).unwrap();
+        assert_eq!(data.dir(), dir);
+        assert_eq!(data.sessions().unwrap().len(), 4);
+        let err = OpenCodeData::open(&dir.join("nothing")).unwrap_err();
+        assert!(err.to_string().contains("--opencode-dir"), "{err}");
+    }
+
+    #[test]
+    fn session_argument_takes_id_or_unambiguous_prefix() {
+        let sessions = [
+            info("ses_abc1", "/a", None, None),
+            info("ses_abc2", "/a", None, None),
+            info("ses_xyz", "/a", None, None),
+        ];
+        assert_eq!(find_session(&sessions, "ses_abc1").unwrap().id, "ses_abc1");
+        assert_eq!(find_session(&sessions, "ses_x").unwrap().id, "ses_xyz");
+        let err = find_session(&sessions, "ses_abc").unwrap_err().to_string();
+        assert!(
+            err.contains("ses_abc1") && err.contains("ses_abc2"),
+            "{err}"
+        );
+        let err = find_session(&sessions, "nope").unwrap_err().to_string();
+        assert!(err.contains("bshare sessions"), "{err}");
+    }
+
+    #[test]
+    fn directory_picks_newest_top_level_session_of_its_project() {
+        // Sorted newest first, as `sessions()` returns them.
+        let sessions = [
+            info(
+                "child",
+                "/home/dev/calc",
+                Some("/home/dev/calc"),
+                Some("top"),
+            ),
+            info("other", "/home/dev/other", Some("/home/dev/other"), None),
+            info("top", "/home/dev/calc/src", Some("/home/dev/calc"), None),
+            info("loose", "/tmp/scratch", Some("/"), None),
+        ];
+        let pick = |cwd: &str| session_for_directory(&sessions, Path::new(cwd)).map(|s| &*s.id);
+        assert_eq!(pick("/home/dev/calc"), Some("top"));
+        assert_eq!(pick("/home/dev/calc/tests/unit"), Some("top"));
+        assert_eq!(pick("/tmp/scratch/x"), Some("loose"));
+        assert_eq!(pick("/tmp"), None);
+        assert_eq!(pick("/home/dev/calculator"), None);
+    }
+}

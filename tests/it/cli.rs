@@ -1,0 +1,763 @@
+//! The `bshare` commands of the terminal side, run as the real binary against a real server
+//! (embedded default) with OpenCode data directories in both layouts built from `tests/data`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use bshare::client::Client;
+use bshare::model::ShareData;
+use bshare::registry;
+use serde_json::Value;
+
+use crate::support::{Env, Server, Stores};
+
+const SHORT: &str = "ses_df514253affeB36ro8YNVEUXH4";
+const LONG: &str = "ses_df514140fffe4u9ZGLczLpllLo";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Layout {
+    Sqlite,
+    JsonTree,
+}
+
+/// A user's machine: a home, OpenCode's data in one layout, a working directory inside the
+/// sessions' project, and a server.
+struct Machine {
+    tmp: tempfile::TempDir,
+    layout: Layout,
+    server: Server,
+    _stores: Env,
+}
+
+impl Machine {
+    fn new(layout: Layout) -> Self {
+        Self::with_server(layout, Stores::Embedded, &[])
+    }
+
+    /// On the given stores, with extra `bshare serve` flags.
+    fn with_server(layout: Layout, stores: Stores, server_flags: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("calc");
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        let opencode = tmp.path().join("data/opencode");
+        match layout {
+            Layout::Sqlite => {
+                std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+                let tarball = concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/opencode-1.18.33-datadir.tar.gz"
+                );
+                let ok = Command::new("tar")
+                    .arg("-xzf")
+                    .arg(tarball)
+                    .arg("-C")
+                    .arg(tmp.path().join("data"))
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "unpack {tarball}");
+                // The project lived in /home/dev/calc; move it where this test can `cd`.
+                let db = rusqlite::Connection::open(opencode.join("opencode.db")).unwrap();
+                let dir = project.to_str().unwrap();
+                db.execute("UPDATE session SET directory = ?1", [dir])
+                    .unwrap();
+                db.execute("UPDATE project SET worktree = ?1", [dir])
+                    .unwrap();
+            }
+            Layout::JsonTree => {
+                for name in ["short", "long"] {
+                    let mut doc = fixture(name);
+                    doc.session["directory"] = project.to_str().unwrap().into();
+                    bshare::opencode::json_tree::write_session(
+                        &opencode.join("storage"),
+                        &doc.session,
+                        &doc.messages,
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        let env = Env::new(stores);
+        Self {
+            tmp,
+            layout,
+            server: env.server(server_flags),
+            _stores: env,
+        }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+
+    fn opencode_dir(&self) -> PathBuf {
+        self.tmp.path().join("data/opencode")
+    }
+
+    fn project(&self) -> PathBuf {
+        self.tmp.path().join("calc")
+    }
+
+    fn registry_path(&self) -> PathBuf {
+        self.tmp.path().join("data/bshare/shares.json")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bshare"));
+        cmd.args(args)
+            .current_dir(self.project().join("src"))
+            .env("HOME", self.home())
+            .env("XDG_DATA_HOME", self.tmp.path().join("data"))
+            .env_remove("BSHARE_OPENCODE_DIR")
+            .env_remove("OPENCODE_DB")
+            .env("BETTER_SHARE_BASE_URL", &self.server.base)
+            // Never start a real browser or touch the real clipboard.
+            .env("BSHARE_OPENER", "")
+            .env("BSHARE_CLIPBOARD", "/nonexistent/clipboard")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Run and expect success; returns stdout and stderr.
+    fn ok(&self, args: &[&str]) -> (String, String) {
+        let out = self.run(args);
+        let (stdout, stderr) = texts(&out);
+        assert!(
+            out.status.success(),
+            "bshare {args:?} failed\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        (stdout, stderr)
+    }
+
+    /// Run and expect failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let (stdout, stderr) = texts(&out);
+        assert!(
+            !out.status.success(),
+            "bshare {args:?} succeeded\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        stderr
+    }
+
+    fn registry(&self) -> registry::Registry {
+        registry::load(&self.registry_path()).unwrap()
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.server.base).unwrap()
+    }
+
+    /// The session as OpenCode's data holds it now.
+    fn local(&self, session_id: &str) -> bshare::opencode::SessionContent {
+        bshare::opencode::OpenCodeData::open(&self.opencode_dir())
+            .unwrap()
+            .load(session_id)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Append a user message with one text part, as OpenCode would while the session goes on.
+    fn add_message(&self, session_id: &str, text: &str) {
+        let info = serde_json::json!({"role": "user", "time": {"created": 1_900_000_000_000_i64}});
+        let part = serde_json::json!({"type": "text", "text": text});
+        // Ids sort after OpenCode's, as a later message's would.
+        let suffix = bshare::crypto::random_hex(6);
+        let (mid, pid) = (format!("msg_zz{suffix}"), format!("prt_zz{suffix}"));
+        let (mid, pid) = (mid.as_str(), pid.as_str());
+        match self.layout {
+            Layout::Sqlite => {
+                let db =
+                    rusqlite::Connection::open(self.opencode_dir().join("opencode.db")).unwrap();
+                db.execute(
+                    "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, ?2, 1900000000000, 0, ?3)",
+                    [mid, session_id, &info.to_string()],
+                )
+                .unwrap();
+                db.execute(
+                    "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, 0, 0, ?4)",
+                    [pid, mid, session_id, &part.to_string()],
+                )
+                .unwrap();
+            }
+            Layout::JsonTree => {
+                let storage = self.opencode_dir().join("storage");
+                let mut info = info;
+                info["id"] = mid.into();
+                info["sessionID"] = session_id.into();
+                let mut part = part;
+                part["id"] = pid.into();
+                part["sessionID"] = session_id.into();
+                part["messageID"] = mid.into();
+                let write = |path: PathBuf, v: &Value| {
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(path, v.to_string()).unwrap();
+                };
+                write(
+                    storage.join(format!("message/{session_id}/{mid}.json")),
+                    &info,
+                );
+                write(storage.join(format!("part/{mid}/{pid}.json")), &part);
+            }
+        }
+    }
+
+    /// Delete a session from OpenCode's data, as OpenCode's own delete does.
+    fn delete_session(&self, session_id: &str) {
+        match self.layout {
+            Layout::Sqlite => {
+                let db =
+                    rusqlite::Connection::open(self.opencode_dir().join("opencode.db")).unwrap();
+                db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+                db.execute("DELETE FROM session WHERE id = ?1", [session_id])
+                    .unwrap();
+            }
+            Layout::JsonTree => {
+                for dir in std::fs::read_dir(self.opencode_dir().join("storage/session")).unwrap() {
+                    let _ = std::fs::remove_file(
+                        dir.unwrap().path().join(format!("{session_id}.json")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn texts(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn fixture(name: &str) -> ShareData {
+    let path = format!(
+        "{}/tests/data/opencode-1.18.33-{name}.sharedata.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn share_id_of(link: &str) -> String {
+    link.trim().rsplit('/').next().unwrap().to_owned()
+}
+
+fn http_status(url: &str) -> u16 {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    agent.get(url).call().unwrap().status().as_u16()
+}
+
+#[test]
+fn sessions_lists_both_layouts() {
+    for layout in [Layout::Sqlite, Layout::JsonTree] {
+        let m = Machine::new(layout);
+        let (out, _) = m.ok(&["sessions"]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("SESSION"), "{out}");
+        assert!(out.contains("Add multiply, tests and CLI"), "{out}");
+        assert!(out.contains("List comprehension vs map"), "{out}");
+        assert!(out.contains(m.project().to_str().unwrap()), "{out}");
+        assert!(
+            !out.contains("subagent"),
+            "subagents only with --all: {out}"
+        );
+        if layout == Layout::Sqlite {
+            assert_eq!(lines.len(), 4, "{out}");
+            let (all, _) = m.ok(&["sessions", "--all"]);
+            assert!(all.contains("↳ Scan for TODO comments"), "{all}");
+        }
+        let (json, _) = m.ok(&["sessions", "--json"]);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let long = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == LONG)
+            .unwrap();
+        let expected = if layout == Layout::Sqlite { 26 } else { 23 };
+        assert_eq!(long["messages"], expected, "{layout:?}");
+    }
+}
+
+#[test]
+fn share_uploads_the_session_and_records_it() {
+    for layout in [Layout::Sqlite, Layout::JsonTree] {
+        let m = Machine::new(layout);
+        let (link, stderr) = m.ok(&["share", &LONG[..12]]);
+        assert!(
+            link.starts_with(&format!("{}/share/", m.server.base)),
+            "{link}"
+        );
+        assert!(
+            stderr.contains("Shared \"Add multiply, tests and CLI\""),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("uploading"),
+            "no progress line when stderr is a pipe"
+        );
+        let id = share_id_of(&link);
+
+        let stored = m.client().document(&id).unwrap();
+        let local = m.local(LONG);
+        assert_eq!(stored.share_id, id);
+        assert_eq!(stored.session_id, LONG);
+        assert_eq!(stored.session, local.session);
+        assert_eq!(stored.messages, local.messages);
+        assert_eq!(http_status(link.trim()), 200);
+
+        let reg = m.registry();
+        assert_eq!(reg.shares.len(), 1);
+        let entry = &reg.shares[0];
+        assert_eq!(
+            (
+                entry.share_id.as_str(),
+                entry.session_id.as_str(),
+                entry.server.as_str()
+            ),
+            (id.as_str(), LONG, m.server.base.as_str())
+        );
+        assert_eq!(entry.url, link.trim());
+        assert!(!entry.secret.is_empty() && entry.updated_at > 0);
+
+        // Sharing it again updates the same share instead of making a second one.
+        let (again, stderr) = m.ok(&["share", LONG]);
+        assert_eq!(again, link);
+        assert!(stderr.contains("Already shared; updated"), "{stderr}");
+        assert_eq!(m.registry().shares.len(), 1);
+    }
+}
+
+/// The same cycle on PostgreSQL and an S3 bucket: the upload goes straight to the bucket with a
+/// presigned URL that binds the content type and length.
+#[test]
+fn share_sync_unshare_on_postgres_and_s3() {
+    let m = Machine::with_server(Layout::Sqlite, Stores::PostgresS3, &[]);
+    let (link, _) = m.ok(&["share", LONG]);
+    let id = share_id_of(&link);
+    assert_eq!(
+        m.client().document(&id).unwrap().messages,
+        m.local(LONG).messages
+    );
+    m.add_message(LONG, "and on S3?");
+    m.ok(&["sync", &id]);
+    let stored = m.client().document(&id).unwrap();
+    assert_eq!(
+        stored.messages.last().unwrap().parts[0]["text"],
+        "and on S3?"
+    );
+    m.ok(&["unshare", &id]);
+    assert_eq!(http_status(link.trim()), 410);
+    assert!(m.registry().shares.is_empty());
+}
+
+#[test]
+fn share_without_argument_takes_the_newest_session_of_this_project() {
+    let m = Machine::new(Layout::Sqlite);
+    let (link, stderr) = m.ok(&["share"]);
+    // "Show git log" is the newest top-level session of the project.
+    assert!(stderr.contains("\"Show git log\""), "{stderr}");
+    let stored = m.client().document(&share_id_of(&link)).unwrap();
+    assert_eq!(stored.session_id, "ses_df5117a9affeE0Q45Co64fdNOA");
+
+    // Outside any project there is nothing to pick.
+    let out = m
+        .command(&["share"])
+        .current_dir(m.tmp.path())
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no session in the project"), "{stderr}");
+}
+
+/// A large session shows an upload progress line, but only on a terminal (here a pseudo-terminal
+/// from util-linux `script`); through a pipe stderr stays clean.
+#[test]
+fn large_uploads_show_progress_only_on_a_terminal() {
+    let m = Machine::new(Layout::Sqlite);
+    m.add_message(SHORT, &"lorem ipsum ".repeat(100_000));
+    m.add_message(LONG, &"dolor sit amet ".repeat(100_000));
+
+    let (_, stderr) = m.ok(&["share", SHORT]);
+    assert!(!stderr.contains("uploading"), "{stderr}");
+
+    let bin = env!("CARGO_BIN_EXE_bshare");
+    let env = m.command(&[]);
+    let out = Command::new("script")
+        .args(["-qec", &format!("'{bin}' share {LONG}"), "/dev/null"])
+        .current_dir(m.project())
+        .envs(env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux `script` runs a command on a pseudo-terminal");
+    let (terminal, _) = texts(&out);
+    assert!(out.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("uploading") && terminal.contains("MiB (100%)"),
+        "{terminal}"
+    );
+    assert!(terminal.contains("/share/"), "{terminal}");
+}
+
+#[test]
+fn share_copy_puts_the_link_on_the_clipboard() {
+    let m = Machine::new(Layout::JsonTree);
+    let clip = m.tmp.path().join("clipboard.txt");
+    let script = m.tmp.path().join("clip.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat > '{}'\n", clip.display())).unwrap();
+    make_executable(&script);
+    let out = m
+        .command(&["share", SHORT, "--copy"])
+        .env("BSHARE_CLIPBOARD", &script)
+        .output()
+        .unwrap();
+    let (link, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("copied to the clipboard"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&clip).unwrap(), link.trim());
+}
+
+#[test]
+fn ls_lists_shares_with_opencodes_own_and_never_secrets() {
+    let m = Machine::new(Layout::Sqlite);
+    let (link, _) = m.ok(&["share", LONG]);
+    let id = share_id_of(&link);
+    let (table, _) = m.ok(&["ls"]);
+    let line = table.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        line.contains("Add multiply, tests and CLI") && line.contains(link.trim()),
+        "{table}"
+    );
+    let own = table.lines().find(|l| l.starts_with("abcd1235")).unwrap();
+    assert!(own.contains("made by OpenCode"), "{table}");
+
+    let (json, _) = m.ok(&["ls", "--json"]);
+    let secret = &m.registry().shares[0].secret;
+    assert!(
+        !json.contains(secret.as_str()) && !json.contains("s3cr3t"),
+        "{json}"
+    );
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let origins: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["shareId"].as_str().unwrap(),
+                s["origin"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            (id.as_str(), "bshare"),
+            ("abcd1236", "opencode"),
+            ("abcd1235", "opencode")
+        ]
+    );
+}
+
+#[test]
+fn ls_into_a_closed_pipe_is_not_an_error() {
+    let m = Machine::new(Layout::Sqlite);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = m.command(&["ls"]).stdout(writer).output().unwrap();
+    let (_, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn ls_works_without_opencode_data() {
+    let m = Machine::new(Layout::JsonTree);
+    m.ok(&["share", SHORT]);
+    std::fs::remove_dir_all(m.opencode_dir()).unwrap();
+    let (table, _) = m.ok(&["ls"]);
+    assert!(table.contains("List comprehension vs map"), "{table}");
+}
+
+#[test]
+fn sync_uploads_what_changed() {
+    for layout in [Layout::Sqlite, Layout::JsonTree] {
+        let m = Machine::new(layout);
+        let (link, _) = m.ok(&["share", SHORT]);
+        let id = share_id_of(&link);
+        let before = m.client().document(&id).unwrap();
+        m.add_message(SHORT, "one more question");
+
+        let (_, stderr) = m.ok(&["sync", &id[..6]]);
+        assert!(stderr.contains(&format!("synced {id}")), "{stderr}");
+        let after = m.client().document(&id).unwrap();
+        assert_eq!(
+            after.messages.len(),
+            before.messages.len() + 1,
+            "{layout:?}"
+        );
+        assert_eq!(
+            after.messages.last().unwrap().parts[0]["text"],
+            "one more question"
+        );
+        assert_eq!(after.created_at, before.created_at);
+        assert!(after.updated_at >= before.updated_at);
+
+        // By link too, and all at once.
+        m.ok(&["sync", link.trim()]);
+        let (_, stderr) = m.ok(&["sync", "--all"]);
+        assert!(stderr.contains(&format!("synced {id}")), "{stderr}");
+    }
+}
+
+#[test]
+fn sync_all_skips_deleted_sessions_and_opencodes_shares() {
+    let m = Machine::new(Layout::Sqlite);
+    let (short, _) = m.ok(&["share", SHORT]);
+    let (long, _) = m.ok(&["share", LONG]);
+    m.delete_session(LONG);
+    let (_, stderr) = m.ok(&["sync", "--all"]);
+    assert!(
+        stderr.contains(&format!("synced {}", share_id_of(&short))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("skipped {}", share_id_of(&long))),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("abcd123"),
+        "OpenCode's shares are left alone: {stderr}"
+    );
+    let err = m.fails(&["sync", &share_id_of(&long)]);
+    assert!(err.contains("OpenCode no longer has session"), "{err}");
+    let err = m.fails(&["sync", "abcd1235"]);
+    assert!(err.contains("made by OpenCode"), "{err}");
+}
+
+#[test]
+fn unshare_takes_the_share_down_even_without_the_session() {
+    for layout in [Layout::Sqlite, Layout::JsonTree] {
+        let m = Machine::new(layout);
+        let (link, _) = m.ok(&["share", LONG]);
+        let id = share_id_of(&link);
+        m.delete_session(LONG);
+        let (_, stderr) = m.ok(&["unshare", &id]);
+        assert!(stderr.contains("Took down"), "{stderr}");
+        assert!(m.registry().shares.is_empty());
+        assert_eq!(http_status(link.trim()), 410, "{layout:?}");
+        assert!(m.client().document(&id).is_err());
+        let err = m.fails(&["unshare", &id]);
+        assert!(err.contains("no share matches"), "{err}");
+    }
+}
+
+#[test]
+fn unshare_of_a_share_the_server_lost_just_forgets_it() {
+    let m = Machine::new(Layout::JsonTree);
+    let (link, _) = m.ok(&["share", SHORT]);
+    let id = share_id_of(&link);
+    let secret = m.registry().shares[0].secret.clone();
+    m.client().delete(&id, &secret).unwrap();
+
+    let err = m.fails(&["sync", &id]);
+    assert!(
+        err.contains(&format!("bshare unshare --local-only {id}")),
+        "{err}"
+    );
+    let (_, stderr) = m.ok(&["unshare", &id]);
+    assert!(stderr.contains("already gone"), "{stderr}");
+    assert!(m.registry().shares.is_empty());
+}
+
+#[test]
+fn unshare_local_only_never_asks_the_server() {
+    let m = Machine::new(Layout::JsonTree);
+    let (link, _) = m.ok(&["share", SHORT]);
+    let id = share_id_of(&link);
+    let (_, stderr) = m.ok(&["unshare", "--local-only", &id]);
+    assert!(stderr.contains("Forgot"), "{stderr}");
+    assert!(m.registry().shares.is_empty());
+    assert_eq!(http_status(link.trim()), 200, "still online");
+}
+
+#[test]
+fn unshare_takes_down_a_share_opencode_made() {
+    let m = Machine::new(Layout::Sqlite);
+    // What OpenCode does with `enterprise.url` pointing at this server, recorded as it records it.
+    let agent = ureq::Agent::config_builder().build().new_agent();
+    let made: Value = agent
+        .post(&format!("{}/api/share", m.server.base))
+        .send_json(serde_json::json!({ "sessionID": SHORT }))
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let (id, secret, url) = (
+        made["id"].as_str().unwrap(),
+        made["secret"].as_str().unwrap(),
+        made["url"].as_str().unwrap(),
+    );
+    let db = rusqlite::Connection::open(m.opencode_dir().join("opencode.db")).unwrap();
+    db.execute(
+        "UPDATE session_share SET id = ?1, secret = ?2, url = ?3 WHERE session_id = ?4",
+        [id, secret, url, SHORT],
+    )
+    .unwrap();
+    drop(db);
+
+    let (table, _) = m.ok(&["ls"]);
+    let line = table.lines().find(|l| l.starts_with(id)).unwrap();
+    assert!(line.contains("made by OpenCode"), "{table}");
+    let err = m.fails(&["unshare", "--local-only", id]);
+    assert!(err.contains("/unshare"), "{err}");
+    let (_, stderr) = m.ok(&["unshare", url]);
+    assert!(
+        stderr.contains("Took down") && stderr.contains("/unshare in it"),
+        "{stderr}"
+    );
+    assert_eq!(http_status(url), 410);
+}
+
+#[test]
+fn wrong_secret_and_unreachable_server_say_what_to_do() {
+    let m = Machine::new(Layout::JsonTree);
+    let (link, _) = m.ok(&["share", SHORT]);
+    let id = share_id_of(&link);
+    registry::update(&m.registry_path(), |r| r.shares[0].secret = "wrong".into()).unwrap();
+    let err = m.fails(&["sync", &id]);
+    assert!(err.contains("secret in your registry"), "{err}");
+    let err = m.fails(&["unshare", &id]);
+    assert!(err.contains("secret in your registry"), "{err}");
+
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = m
+        .command(&["share", LONG])
+        .env("BETTER_SHARE_BASE_URL", &dead)
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&dead)
+            && stderr.contains("bshare serve")
+            && stderr.contains("BETTER_SHARE_BASE_URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn too_large_and_rate_limited_say_what_to_do() {
+    let m = Machine::with_server(
+        Layout::JsonTree,
+        Stores::Embedded,
+        &["--max-document-bytes", "20000"],
+    );
+    let err = m.fails(&["share", LONG]);
+    assert!(
+        err.contains("too large for this server") && err.contains("limit of 20000 bytes"),
+        "{err}"
+    );
+    assert!(m.registry().shares.is_empty(), "nothing recorded");
+
+    let m = Machine::with_server(Layout::JsonTree, Stores::Embedded, &["--create-limit", "1"]);
+    m.ok(&["share", SHORT]);
+    let err = m.fails(&["share", LONG]);
+    assert!(
+        err.contains("rate-limiting") && err.contains("try again in"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("a minute"),
+        "uses the server's Retry-After: {err}"
+    );
+}
+
+#[test]
+fn open_prints_or_opens_the_link() {
+    let m = Machine::new(Layout::JsonTree);
+    let (link, _) = m.ok(&["share", SHORT]);
+    let id = share_id_of(&link);
+    let (printed, _) = m.ok(&["open", &id[..5]]);
+    assert_eq!(printed, link);
+
+    let opened = m.tmp.path().join("opened.txt");
+    let script = m.tmp.path().join("open.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", opened.display()),
+    )
+    .unwrap();
+    make_executable(&script);
+    let out = m
+        .command(&["open", &id])
+        .env("BSHARE_OPENER", &script)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&opened).unwrap(), link);
+}
+
+#[test]
+fn ambiguous_share_prefix_lists_the_candidates() {
+    let m = Machine::new(Layout::JsonTree);
+    registry::update(&m.registry_path(), |r| {
+        for id in ["abcdAAAA1111", "abcdBBBB2222"] {
+            r.upsert(registry::Entry {
+                share_id: id.into(),
+                session_id: SHORT.into(),
+                secret: "s".into(),
+                url: format!("{}/share/{id}", m.server.base),
+                server: m.server.base.clone(),
+                title: format!("title {id}"),
+                created_at: 1,
+                updated_at: 1,
+                extra: serde_json::Map::new(),
+            });
+        }
+    })
+    .unwrap();
+    let err = m.fails(&["open", "abcd"]);
+    assert!(
+        err.contains("several shares")
+            && err.contains("abcdAAAA1111")
+            && err.contains("abcdBBBB2222"),
+        "{err}"
+    );
+    let (printed, _) = m.ok(&["open", "abcdB"]);
+    assert!(printed.contains("abcdBBBB2222"));
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    let m = Machine::new(Layout::JsonTree);
+    for (cmd, phrase) in [
+        ("sessions", "List OpenCode's sessions"),
+        ("share", "Share an OpenCode session"),
+        ("ls", "List your shares"),
+        ("sync", "Upload the current state"),
+        ("unshare", "Take a share down"),
+        ("open", "Open a share's page"),
+    ] {
+        let (help, _) = m.ok(&[cmd, "--help"]);
+        assert!(help.contains(phrase), "{cmd}: {help}");
+        assert!(help.contains("--opencode-dir"), "{cmd}: {help}");
+    }
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
