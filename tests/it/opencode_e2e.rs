@@ -304,6 +304,21 @@ impl Machine {
         stdout
     }
 
+    /// The secret OpenCode keeps for its share of `session` (as `bshare` reads it to take a share
+    /// OpenCode made down).
+    fn share_secret(&self, session: &str) -> String {
+        let db = self.home().join(".local/share/opencode/opencode.db");
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", db.display()));
+        conn.query_row(
+            "SELECT secret FROM session_share WHERE session_id = ?1",
+            [session],
+            |r| r.get(0),
+        )
+        .expect("OpenCode recorded the share")
+    }
+
     /// `opencode serve` on a free loopback port.
     fn serve(&self) -> OpenCode {
         let mut child = self
@@ -549,5 +564,28 @@ fn stock_opencode_shares_syncs_imports_and_unshares_through_bshare() {
     assert_eq!(
         get(&server.url(&format!("/api/share/{share_id}/data"))).status,
         410
+    );
+
+    // A share taken down elsewhere first (as `bshare unshare` does with the secret OpenCode
+    // keeps): OpenCode's own unshare still succeeds afterwards.
+    let other = opencode.call("POST", "/session", Some(&json!({})));
+    let other = other["id"].as_str().unwrap().to_owned();
+    opencode.prompt(&other, "Another question");
+    let shared = opencode.call("POST", &format!("/session/{other}/share"), None);
+    let other_url = shared["share"]["url"].as_str().unwrap().to_owned();
+    let other_share = other_url.rsplit('/').next().unwrap().to_owned();
+    let secret = alice.share_secret(&other);
+    let taken_down = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{other_share}")),
+        &[("X-Share-Secret", &secret)],
+        None,
+    );
+    assert_eq!(taken_down.status, 200, "{}", taken_down.text());
+    opencode.call("DELETE", &format!("/session/{other}/share"), None);
+    assert_eq!(get(&other_url).status, 410);
+    assert!(
+        !server.logs().contains(&secret),
+        "the secret never reaches the log"
     );
 }

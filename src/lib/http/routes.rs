@@ -39,7 +39,7 @@ pub fn route(w: &mut Worker, req: &Request) -> Response {
         ("POST", ["api", "share"]) => api::create_share_opencode(w, req),
         ("POST", ["api", "share", id, "presign"]) => api::resync_presign(w, req, id),
         ("GET", ["api", "share", id]) => api::get_document(w, id),
-        ("DELETE", ["api", "share", id]) => api::delete_share(w, req, id),
+        ("DELETE", ["api", "share", id]) => protocol_api::delete_share(w, req, id),
         ("POST", ["api", "share", id, "sync"]) => protocol_api::sync_share(w, req, id),
         ("GET", ["api", "share", id, "data"]) => protocol_api::get_share_items(w, id),
         ("PUT", ["blob", "sessions", file]) => api::upload_local(w, req, file),

@@ -256,6 +256,26 @@ fn secrets_and_share_states_are_checked_and_refusals_change_nothing() {
         &json!({ "secret": secret }),
     );
     assert_eq!(delete.status, 200, "{}", text_of(&delete));
+    // Taken down twice, as when it was unshared elsewhere before OpenCode's own unshare: OpenCode
+    // (secret in the body) is told it is gone; bshare's clients (header) and anyone without the
+    // secret still get 410.
+    let again = call(
+        &mut s.w,
+        "DELETE",
+        &format!("/api/share/{id}"),
+        &json!({ "secret": secret }),
+    );
+    assert_eq!((again.status, json_of(&again)), (200, json!({"ok": true})));
+    let mut by_header = Request::new("DELETE", &format!("/api/share/{id}"));
+    by_header
+        .headers
+        .push(("X-Share-Secret".into(), secret.clone()));
+    assert_eq!(routes::route(&mut s.w, &by_header).status, 410);
+    for body in [json!({"secret": "x"}), json!({})] {
+        let refused = call(&mut s.w, "DELETE", &format!("/api/share/{id}"), &body);
+        assert_eq!(refused.status, 410, "{body}");
+        assert_eq!(json_of(&refused)["code"], "SHARE_DELETED");
+    }
     let gone = sync(&mut s.w, &id, &secret, batch);
     assert_eq!(gone.status, 410);
     assert_eq!(
