@@ -3,6 +3,7 @@
 mod support;
 
 mod api;
+mod browser;
 mod cli;
 mod fake_model;
 mod opencode_e2e;

@@ -33,7 +33,7 @@ pub fn route(w: &mut Worker, req: &Request) -> Response {
     let result = match (method, segments.as_slice()) {
         ("GET", [""]) => Ok(views::index(w)),
         ("GET", ["healthz"]) => Ok(api::healthz(w)),
-        ("GET", ["assets", name]) => Ok(views::asset(name)),
+        ("GET", ["assets", name]) => Ok(views::asset(req, name)),
         ("GET", ["share", id]) => return views::share_page(w, req, id),
         ("POST", ["api", "share", "presign"]) => api::create_share_presign(w, req),
         ("POST", ["api", "share"]) => api::create_share_opencode(w, req),

@@ -1,0 +1,392 @@
+//! Server benchmark: the DESIGN.md §6 figures that concern `bshare serve`, each measured side by
+//! side with its reference in one run.
+//!
+//! Run with `cargo bench --bench server` (needs `wrk`, `nginx`, `pgbench`, `taskset` and a
+//! PostgreSQL: `BSHARE_BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
+//! Prints its figures; asserts nothing about speed (the machines are shared and noisy).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECONDS: &str = "8";
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_bshare"));
+    for tool in ["wrk", "nginx", "pgbench", "taskset"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "{tool} is needed (Debian: wrk, nginx, postgresql-client, util-linux)"
+        );
+    }
+    let fixture = root.join("tests/data/opencode-1.18.33-long.sharedata.json");
+    let doc = std::fs::read(&fixture).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+
+    println!("# bshare serve benchmark ({} cores)", num_cores());
+    startup_time(&bin, tmp.path());
+    repeat_view(&bin, tmp.path(), &doc);
+    creates(&bin, tmp.path());
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn spawn_server(bin: &Path, data: &Path, extra: &[&str], envs: &[(&str, &str)]) -> (Child, u16) {
+    let port = free_port();
+    let child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(bin)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data)
+        .args(extra)
+        .envs(envs.iter().copied())
+        .env_remove("DATABASE_URL")
+        .env_remove("S3_BUCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns (status, body).
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let status = std::str::from_utf8(&out[9..12]).ok()?.parse().ok()?;
+    Some((status, out[end + 4..].to_vec()))
+}
+
+fn wait_ready(port: u16) -> Duration {
+    let start = Instant::now();
+    loop {
+        if let Some((200, _)) = request(port, "GET", "/healthz", "", b"") {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn startup_time(bin: &Path, tmp: &Path) {
+    let data = tmp.join("startup");
+    // First start creates the database; measure warm starts like a restart would be.
+    let (mut c, port) = spawn_server(bin, &data, &[], &[]);
+    wait_ready(port);
+    c.kill().unwrap();
+    c.wait().unwrap();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let (mut c, port) = spawn_server(bin, &data, &[], &[]);
+        loop {
+            if let Some((200, _)) = request(port, "GET", "/healthz", "", b"") {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        times.push(start.elapsed());
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    times.sort();
+    println!(
+        "start to first answered request (embedded default): median {:.1} ms (min {:.1}, max {:.1}) — target < 40 ms",
+        ms(times[2]),
+        ms(times[0]),
+        ms(times[4])
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn json_field(body: &[u8], field: &str) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v[field].as_str().unwrap_or_default().to_owned()
+}
+
+fn wrk(port: u16, path: &str, connections: u32, extra: &[&str]) -> f64 {
+    let out = Command::new("taskset")
+        .args([
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{SECONDS}s"),
+        ])
+        .args(extra)
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    if text.contains("Non-2xx") {
+        println!(
+            "  (wrk saw non-2xx answers: {})",
+            text.lines().find(|l| l.contains("Non-2xx")).unwrap_or("")
+        );
+    }
+    rps
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
+    let data = tmp.join("view");
+    let (mut server, port) = spawn_server(bin, &data, &["--workers", "8"], &[]);
+    wait_ready(port);
+    let body = format!(
+        r#"{{"sessionId":"ses_bench","shareId":"benchpage","size":{}}}"#,
+        doc.len()
+    );
+    let (status, created) = request(
+        port,
+        "POST",
+        "/api/share/presign",
+        "Content-Type: application/json\r\n",
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 201);
+    let url = json_field(&created, "presignedUrl");
+    let path = &url[url.find("/blob/").unwrap()..];
+    let (status, _) =
+        request(port, "PUT", path, "Content-Type: application/json\r\n", doc).unwrap();
+    assert_eq!(status, 200);
+    let (_, html) = request(port, "GET", "/share/benchpage", "", b"").unwrap();
+    let (_, gz) = request(
+        port,
+        "GET",
+        "/share/benchpage",
+        "Accept-Encoding: gzip\r\n",
+        b"",
+    )
+    .unwrap();
+    let css_path = {
+        let text = String::from_utf8_lossy(&html);
+        text.split("href=\"")
+            .filter_map(|s| s.split('"').next())
+            .find(|h| h.starts_with("/assets/"))
+            .map(str::to_owned)
+    };
+    let css_gz = css_path
+        .as_deref()
+        .and_then(|p| request(port, "GET", p, "Accept-Encoding: gzip\r\n", b""))
+        .map_or(0, |(_, b)| b.len());
+    println!(
+        "page of the long fixture: {} bytes of HTML, {} gzipped; stylesheet {} bytes as served; a first view downloads {} bytes in 2 requests — target < 80 KB",
+        html.len(),
+        gz.len(),
+        css_gz,
+        gz.len() + css_gz
+    );
+
+    // nginx on one core serving the same page as static files, raw and pre-compressed.
+    let site = tmp.join("nginx");
+    std::fs::create_dir_all(site.join("share")).unwrap();
+    std::fs::write(site.join("share/benchpage"), &html).unwrap();
+    std::fs::write(site.join("share/benchpage.gz"), &gz).unwrap();
+    let nginx_port = free_port();
+    let conf = format!(
+        "worker_processes 1; daemon off; pid {site}/nginx.pid; error_log {site}/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; default_type text/html; gzip_static on; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{nginx_port}; root {site}; }} }}",
+        site = site.display()
+    );
+    std::fs::write(site.join("nginx.conf"), conf).unwrap();
+    let mut nginx = Command::new("taskset")
+        .args(["-c", "0", "nginx", "-c"])
+        .arg(site.join("nginx.conf"))
+        .arg("-p")
+        .arg(&site)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while request(nginx_port, "GET", "/share/benchpage", "", b"").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nginx did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    for (label, headers) in [
+        ("uncompressed", &[][..]),
+        ("gzip", &["-H", "Accept-Encoding: gzip"][..]),
+    ] {
+        let nginx_rps = wrk(nginx_port, "/share/benchpage", 32, headers);
+        let ours = wrk(port, "/share/benchpage", 32, headers);
+        println!(
+            "repeat view, {label}, one server core, 32 connections: bshare {ours:.0} req/s, nginx {nginx_rps:.0} req/s — {:.2}× nginx (target ≥ 0.5)",
+            ours / nginx_rps.max(1.0)
+        );
+    }
+    let etag_rps = {
+        let (_, head) = raw_head(port, "/share/benchpage");
+        let etag = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("ETag: ")
+                    .or_else(|| l.strip_prefix("etag: "))
+            })
+            .unwrap_or("")
+            .to_owned();
+        wrk(
+            port,
+            "/share/benchpage",
+            32,
+            &["-H", &format!("If-None-Match: {etag}")],
+        )
+    };
+    println!("repeat view answered 304 (If-None-Match): bshare {etag_rps:.0} req/s");
+    let (rss, hwm) = rss_kib(server.id());
+    println!(
+        "resident memory of bshare after the view load: {:.1} MiB now, {:.1} MiB peak — target < 40 MiB",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+fn raw_head(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (200, String::from_utf8_lossy(&out[..end]).into_owned())
+}
+
+fn creates(bin: &Path, tmp: &Path) {
+    let admin = std::env::var("BSHARE_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db = format!("bshare_bench_{}", bshare::crypto::random_hex(4));
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e} (set BSHARE_BENCH_DATABASE_URL)"));
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .unwrap();
+    let url = {
+        let base = admin.rsplit_once('/').unwrap().0;
+        format!("{base}/{db}")
+    };
+    let data = tmp.join("creates");
+    let (mut server, port) = spawn_server(
+        bin,
+        &data,
+        &["--workers", "8", "--create-limit", "100000000"],
+        &[("DATABASE_URL", &url)],
+    );
+    wait_ready(port);
+    let script = tmp.join("create.lua");
+    std::fs::write(
+        &script,
+        "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = '{\"sessionId\":\"ses_bench\"}'\n",
+    )
+    .unwrap();
+    let ours = wrk(
+        port,
+        "/api/share/presign",
+        4,
+        &["-s", script.to_str().unwrap()],
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // pgbench: the same INSERT (a share row) with 4 clients, on the same database.
+    let sql = tmp.join("insert.sql");
+    std::fs::write(
+        &sql,
+        "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, upload_until) \
+         VALUES (md5(random()::text), 'ses_bench', sha256(random()::text::bytea), 1, 1, 1);\n",
+    )
+    .unwrap();
+    let out = Command::new("pgbench")
+        .args(["-n", "-c", "4", "-j", "1", "-T", SECONDS, "-f"])
+        .arg(&sql)
+        .arg(&url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps: f64 = text
+        .lines()
+        .find(|l| l.starts_with("tps"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    if tps == 0.0 {
+        println!(
+            "  pgbench failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    println!(
+        "creating a share, 4 clients, PostgreSQL: bshare {ours:.0} req/s, pgbench INSERT {tps:.0} tps — {:.2}× pgbench (target ≥ 0.5)",
+        ours / tps.max(1.0)
+    );
+    drop(client);
+    if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+        let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    }
+}
