@@ -2,8 +2,8 @@
 //! document, and the document read back as OpenCode's item list.
 //!
 //! Creating (`POST /api/share`) and deleting (`DELETE /api/share/:id`, secret in the body) are the
-//! share API's own handlers in `api` (deleting made idempotent for the owner, below); the merge
-//! itself is `crate::protocol`.
+//! share API's own handlers in `api` (deleting a share already gone succeeds for OpenCode, below);
+//! the merge itself is `crate::protocol`.
 
 use serde::Deserialize;
 use serde_json::json;
