@@ -13,6 +13,7 @@ pub mod http;
 pub mod listing;
 pub mod model;
 pub mod opencode;
+pub mod protocol;
 pub mod registry;
 pub mod render;
 pub mod sharing;

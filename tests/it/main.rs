@@ -3,5 +3,8 @@
 mod support;
 
 mod api;
+mod browser;
 mod cli;
+mod fake_model;
+mod opencode_e2e;
 mod tui_tmux;

@@ -189,6 +189,10 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
         config.base_url = Some(format!("http://{addr}"));
     }
     let app = App::open(config)?;
+    // Loading the syntax set takes ~20 ms: do it beside the first requests, not before them.
+    let _ = std::thread::Builder::new()
+        .name("warm-up".into())
+        .spawn(crate::render::warm_up);
     let server = Arc::new(server);
     let workers = (0..app.config.workers.max(1))
         .map(|i| {

@@ -4,6 +4,7 @@
 //! `ETag`/`If-None-Match` turn a browser's reload into a 304.
 
 use std::io::Write as _;
+use std::sync::Arc;
 
 use super::cache::CachedPage;
 use super::server::Worker;
@@ -76,14 +77,38 @@ pub fn index(_w: &mut Worker) -> Response {
 }
 
 /// `GET /assets/:name`: the stylesheet, immutable under its content-hashed name.
-pub fn asset(name: &str) -> Response {
-    if render::stylesheet_path().strip_prefix("/assets/") == Some(name) {
-        Response::new(200, "text/css; charset=utf-8", render::STYLESHEET)
-            .with_header("Cache-Control", "public, max-age=31536000, immutable")
-            .with_header("X-Content-Type-Options", "nosniff")
-    } else {
-        Response::from_error(&Error::RouteNotFound)
+pub fn asset(req: &Request, name: &str) -> Response {
+    /// The stylesheet compressed once, on first use.
+    static STYLESHEET_GZIP: std::sync::LazyLock<Arc<[u8]>> =
+        std::sync::LazyLock::new(|| gzip(render::STYLESHEET.as_bytes()).into());
+    if render::stylesheet_path().strip_prefix("/assets/") != Some(name) {
+        return Response::from_error(&Error::RouteNotFound);
     }
+    let response = if req.accepts_gzip() {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type", "text/css; charset=utf-8".into())],
+            body: Body::Shared(STYLESHEET_GZIP.clone()),
+        }
+        .with_header("Content-Encoding", "gzip")
+    } else {
+        Response::new(200, "text/css; charset=utf-8", render::STYLESHEET)
+    };
+    response
+        .with_header("Cache-Control", "public, max-age=31536000, immutable")
+        .with_header("Vary", "Accept-Encoding")
+        .with_header("X-Content-Type-Options", "nosniff")
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::new(6),
+    );
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default()
 }
 
 /// `GET /share/:id`, `/share/:id.md`, `/share/:id.json`

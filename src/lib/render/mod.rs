@@ -1,63 +1,78 @@
-//! Placeholder renderer (replaced by the full share page renderer).
+//! The share page: one ShareData document rendered into one self-contained HTML page (plus a
+//! Markdown transcript and the status pages), pure and deterministic.
+//!
+//! Everything here is sans-IO: the HTTP layer hands in a parsed document and gets a string.
+//! The page needs no JavaScript and loads nothing but [`stylesheet_path`] from its own
+//! origin, so it works under `default-src 'none'; style-src 'self'; img-src 'self' data:`.
+//!
+//! What the server adds: the page as `text/html; charset=utf-8` under the CSP above, the
+//! transcript as `text/markdown; charset=utf-8` (it is the document's text, unescaped, so it
+//! must never be served as HTML), both with `X-Content-Type-Options: nosniff`, and
+//! [`STYLESHEET`] at [`stylesheet_path`] as `text/css`, cacheable forever.
+//!
+//! Invariants:
+//! - every string from the document reaches the HTML through [`util::escape_into`], the
+//!   markdown renderer (raw HTML becomes text, links are `http(s)`/`mailto` only) or syntect
+//!   (which escapes); the only `data:` URLs emitted are checked raster images;
+//! - a missing, mistyped or unknown field changes what is shown, never whether the page renders;
+//! - the output depends only on the document (times come from it, in UTC), so pages can be
+//!   cached and snapshot-tested;
+//! - highlighting is bounded per block and per page (see [`highlight`]), so render time grows
+//!   with the document's size and not with syntect's speed on it.
 
-use crate::model::ShareData;
+mod highlight;
+mod markdown;
+mod page;
+mod tools;
+mod transcript;
+mod util;
 
+#[cfg(test)]
+mod tests;
+
+use std::sync::LazyLock;
+
+use sha2::{Digest, Sha256};
+
+pub use highlight::warm_up;
+pub use page::render_page;
+pub use transcript::render_transcript_markdown;
+
+/// What the page needs to know about where it is served.
 pub struct PageContext<'a> {
+    /// Absolute URL of this page, for `og:url` and the link to the Markdown transcript.
     pub share_url: &'a str,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+/// The one stylesheet of every page: layout, both colour schemes and the syntax colours.
+pub const STYLESHEET: &str = include_str!("style.css");
 
-pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
-    let title = doc.session["title"].as_str().unwrap_or("OpenCode session");
-    let mut out = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\"><title>{}</title><link rel=\"stylesheet\" href=\"{}\"><meta property=\"og:url\" content=\"{}\"></head><body><h1>{}</h1>",
-        esc(title),
-        stylesheet_path(),
-        esc(ctx.share_url),
-        esc(title)
-    );
-    for m in &doc.messages {
-        for p in &m.parts {
-            if let Some(t) = p["text"].as_str() {
-                out.push_str(&format!("<p>{}</p>", esc(t)));
-            }
-        }
+static STYLESHEET_PATH: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::digest(STYLESHEET.as_bytes());
+    let mut hex = String::with_capacity(10);
+    for b in &digest[..5] {
+        hex.push_str(&format!("{b:02x}"));
     }
-    out.push_str("</body></html>");
-    out
-}
+    format!("/assets/style-{hex}.css")
+});
 
-pub fn render_transcript_markdown(doc: &ShareData) -> String {
-    let mut out = String::new();
-    for m in &doc.messages {
-        for p in &m.parts {
-            if let Some(t) = p["text"].as_str() {
-                out.push_str(t);
-                out.push_str("\n\n");
-            }
-        }
-    }
-    out
-}
-
-pub fn render_status_page(status: u16, title: &str, sentence: &str) -> String {
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\"><title>{status} {}</title></head><body><h1>{}</h1><p>{}</p></body></html>",
-        esc(title),
-        esc(title),
-        esc(sentence)
-    )
-}
-
-pub const STYLESHEET: &str = "body{font-family:sans-serif}";
-
+/// Where the page links [`STYLESHEET`]; the name carries a hash of the content, so the server
+/// can serve it as immutable.
 pub fn stylesheet_path() -> &'static str {
-    "/assets/style-placeholder.css"
+    STYLESHEET_PATH.as_str()
+}
+
+/// A page for a share that cannot be shown (404, 410, 500...), in the same look as the share page.
+pub fn render_status_page(status: u16, title: &str, sentence: &str) -> String {
+    let mut out = String::with_capacity(1024);
+    page::head(&mut out, title, sentence, None);
+    out.push_str("<main class=\"status\"><p class=\"code-num\">");
+    out.push_str(&status.to_string());
+    out.push_str("</p><h1>");
+    util::escape_into(&mut out, title);
+    out.push_str("</h1><p>");
+    util::escape_into(&mut out, sentence);
+    out.push_str("</p></main>\n");
+    page::foot(&mut out, None);
+    out
 }
