@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The document stored at `sessions/{shareId}.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+///
+/// The last three fields are not part of DESIGN.md §3: they keep what OpenCode's own share
+/// protocol sends beyond the session and its messages (see `protocol`), so that
+/// `GET /api/share/:id/data` can give it back. Documents uploaded by other clients leave them out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ShareData {
     pub share_id: String,
@@ -23,6 +27,15 @@ pub struct ShareData {
     pub session: Value,
     #[serde(default)]
     pub messages: Vec<MessageWithParts>,
+    /// OpenCode's `session_diff` item: the session's file diffs (`FileDiff[]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_diff: Option<Value>,
+    /// OpenCode's `model` item: the models the session used (`Model[]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Value>,
+    /// Parts whose message has not arrived yet, kept until it does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_parts: Vec<Value>,
 }
 
 /// One message as `client.session.messages` returns it.

@@ -5,4 +5,7 @@ mod support;
 mod api;
 mod browser;
 mod cli;
+mod fake_model;
+mod opencode_e2e;
 mod plugin_install;
+mod tui_tmux;

@@ -8,6 +8,7 @@ mod serve;
 mod sessions;
 mod share;
 mod sync;
+mod tui;
 mod unshare;
 
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ enum Command {
     Sync(sync::Args),
     Unshare(unshare::Args),
     Open(open::Args),
+    Tui(tui::Args),
     Plugin(plugin::Args),
 }
 
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => sync::run(args),
         Command::Unshare(args) => unshare::run(args),
         Command::Open(args) => open::run(args),
+        Command::Tui(args) => tui::run(args),
         Command::Plugin(args) => plugin::run(args),
     };
     match result {

@@ -15,18 +15,21 @@ pub struct Created {
     pub share_id: String,
     pub url: String,
     pub secret: String,
-    pub presigned_url: String,
+    /// The first upload URL, when one was asked for.
+    pub presigned_url: Option<String>,
     pub expires_at: i64,
 }
 
 /// Create a share: validate, count against the client's hourly limit (in the database, so it holds
 /// across instances), insert the row with the secret's hash, and sign the first upload URL.
+/// `upload` asks for the first upload URL (the presign API); OpenCode's own create gets none, its
+/// content arrives through sync batches the server merges itself.
 pub fn create_share(
     w: &mut Worker,
     req: &Request,
     session_id: &str,
     share_id: Option<&str>,
-    size: Option<u64>,
+    upload: Option<Option<u64>>,
 ) -> Result<Created> {
     if session_id.is_empty() || session_id.len() > 256 {
         return Err(Error::BadRequest(
@@ -38,7 +41,9 @@ pub fn create_share(
             "shareId must be 8 to 64 characters from A-Z, a-z, 0-9, _ and -".into(),
         ));
     }
-    check_size(w, size)?;
+    if let Some(size) = upload {
+        check_size(w, size)?;
+    }
     let now = now_millis();
     let client = w.app.client_hash(req.client);
     let window = hour_window(now);
@@ -58,16 +63,20 @@ pub fn create_share(
         created_at: now,
         updated_at: now,
         deleted_at: None,
-        upload_until: expires_at,
+        // Until an issued upload URL expires, cached views check the object for changes.
+        upload_until: if upload.is_some() { expires_at } else { 0 },
     };
     if !w.store()?.insert_share(&row)? {
         return Err(Error::ShareExists);
     }
-    let presigned_url = w.app.blobs.presign_put(
-        &object_key(&share_id),
-        size,
-        w.app.config.upload_url_lifetime,
-    )?;
+    let presigned_url = match upload {
+        Some(size) => Some(w.app.blobs.presign_put(
+            &object_key(&share_id),
+            size,
+            w.app.config.upload_url_lifetime,
+        )?),
+        None => None,
+    };
     Ok(Created {
         url: share_url(w, &share_id),
         share_id,
@@ -117,13 +126,19 @@ pub fn create_share_presign(w: &mut Worker, req: &Request) -> Result<Response> {
     let session_id = body
         .session_id
         .ok_or_else(|| Error::BadRequest("sessionId is required".into()))?;
-    let c = create_share(w, req, &session_id, body.share_id.as_deref(), body.size)?;
+    let c = create_share(
+        w,
+        req,
+        &session_id,
+        body.share_id.as_deref(),
+        Some(body.size),
+    )?;
     Ok(Response::json(
         201,
         &PresignCreated {
             share_id: c.share_id,
             url: c.url,
-            presigned_url: c.presigned_url,
+            presigned_url: c.presigned_url.unwrap_or_default(),
             secret: c.secret,
             expires_at: c.expires_at,
         },

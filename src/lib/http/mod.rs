@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod protocol_api;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;

@@ -1,7 +1,7 @@
 //! The route table: one `match` on method and path segments.
 
 use super::server::Worker;
-use super::{Request, Response, api, views};
+use super::{Request, Response, api, protocol_api, views};
 use crate::config::ServerConfig;
 use crate::error::Error;
 
@@ -24,7 +24,7 @@ pub fn route(w: &mut Worker, req: &Request) -> Response {
         req.method.as_str()
     };
     let is_api = matches!(segments.first(), Some(&("api" | "blob")));
-    if is_api && !is_create(method, &segments) {
+    if is_api && !is_create(method, &segments) && !is_sync(method, &segments) {
         let client = w.app.client_hash(req.client);
         if let Err(retry_after) = w.app.limiter.check(client, crate::model::now_millis()) {
             return Response::from_error(&Error::RateLimited { retry_after });
@@ -39,7 +39,9 @@ pub fn route(w: &mut Worker, req: &Request) -> Response {
         ("POST", ["api", "share"]) => api::create_share_opencode(w, req),
         ("POST", ["api", "share", id, "presign"]) => api::resync_presign(w, req, id),
         ("GET", ["api", "share", id]) => api::get_document(w, id),
-        ("DELETE", ["api", "share", id]) => api::delete_share(w, req, id),
+        ("DELETE", ["api", "share", id]) => protocol_api::delete_share(w, req, id),
+        ("POST", ["api", "share", id, "sync"]) => protocol_api::sync_share(w, req, id),
+        ("GET", ["api", "share", id, "data"]) => protocol_api::get_share_items(w, id),
         ("PUT", ["blob", "sessions", file]) => api::upload_local(w, req, file),
         (_, ["" | "healthz"] | ["assets" | "share", _] | ["api", "share", ..] | ["blob", ..]) => {
             Err(Error::MethodNotAllowed)
@@ -57,4 +59,9 @@ fn is_create(method: &str, segments: &[&str]) -> bool {
         (method, segments),
         ("POST", ["api", "share"] | ["api", "share", "presign"])
     )
+}
+
+/// OpenCode's sync batches are limited in their handler instead: only failed ones count.
+fn is_sync(method: &str, segments: &[&str]) -> bool {
+    matches!((method, segments), ("POST", ["api", "share", _, "sync"]))
 }

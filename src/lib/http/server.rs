@@ -273,14 +273,16 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
         let status = response.status;
         let head = req.method == "HEAD";
         let _ = request.respond(to_tiny(response, head));
-        // The access log: never the query string (it carries signatures).
-        eprintln!(
-            "{} {} {} {:.1}ms",
+        // The access log: never the query string (it carries signatures). Formatted first and
+        // written once: stderr is unbuffered, and each formatted piece would be a system call.
+        let line = format!(
+            "{} {} {} {:.1}ms\n",
             req.method,
             req.path,
             status,
             started.elapsed().as_secs_f64() * 1000.0
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
 }
 
@@ -344,6 +346,8 @@ fn to_tiny(response: Response, head: bool) -> tiny_http::Response<std::io::Curso
         Some(if head { 0 } else { len }),
         None,
     )
+    // The length is always known: never switch to chunked encoding (tiny_http does above 32 KiB).
+    .with_chunked_threshold(usize::MAX)
 }
 
 impl AsRef<[u8]> for super::Body {

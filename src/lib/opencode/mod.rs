@@ -108,6 +108,7 @@ impl SessionContent {
             updated_at,
             session: self.session,
             messages: self.messages,
+            ..ShareData::default()
         }
     }
 }

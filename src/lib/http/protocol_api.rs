@@ -1,0 +1,141 @@
+//! OpenCode's own share protocol on the server (DESIGN.md §2): sync batches merged into the stored
+//! document, and the document read back as OpenCode's item list.
+//!
+//! Creating (`POST /api/share`) and deleting (`DELETE /api/share/:id`, secret in the body) are the
+//! share API's own handlers in `api` (deleting a share already gone succeeds for OpenCode, below);
+//! the merge itself is `crate::protocol`.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::server::Worker;
+use super::{Request, Response, api};
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::model::{ShareData, is_valid_share_id, now_millis, object_key};
+use crate::protocol::{self, SyncRequest};
+
+/// `POST /api/share/:id/sync`: merge `{secret, data: [{type, data}]}` into the share's document.
+///
+/// The merge runs under the share's row lock, so batches for one share are applied one at a time
+/// even across servers and none is lost. Nothing is written when the secret is wrong, an item is
+/// invalid, or the merged document would exceed the document size limit.
+pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
+    let body: SyncRequest = req.json()?;
+    if let Err(err) = api::authorize(w, req, id, body.secret.as_deref()) {
+        // Sync is exempt from the per-address request limit (a lost batch is lost for good:
+        // OpenCode does not send it again), but failed attempts count, so secrets cannot be
+        // guessed faster than any other request is allowed.
+        let client = w.app.client_hash(req.client);
+        if let Err(retry_after) = w.app.limiter.check(client, now_millis()) {
+            return Err(Error::RateLimited { retry_after });
+        }
+        return Err(err);
+    }
+    if body.data.is_empty() {
+        return Ok(Response::json(200, &json!({})));
+    }
+    let blobs = w.app.blobs.clone();
+    let limit = w.app.config.max_document_bytes;
+    let key = object_key(id);
+    let now = now_millis();
+    w.store()?.with_share_locked(id, &mut |row| {
+        // Deleted between the secret check and the lock: the content must not come back.
+        if row.deleted_at.is_some() {
+            return Err(Error::ShareGone);
+        }
+        let mut doc = match blobs.get(&key)? {
+            Some((bytes, _)) => api::parse_document(&bytes).unwrap_or_else(|e| {
+                // Unreadable content cannot be merged into; OpenCode's items are the truth now.
+                eprintln!("bshare: share {id}: stored document is damaged ({e}); starting afresh");
+                empty_document(id, &row.session_id, row.created_at)
+            }),
+            None => empty_document(id, &row.session_id, row.created_at),
+        };
+        protocol::apply_items(&mut doc, &body.data)?;
+        doc.updated_at = now;
+        let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                what: "the session document after this sync",
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        blobs.put(&key, &bytes)?;
+        Ok(())
+    })?;
+    w.store()?.touch_share(id, now)?;
+    api::announce_change(w, id)?;
+    Ok(Response::json(200, &json!({})))
+}
+
+/// `GET /api/share/:id/data`: the document as OpenCode's item list, what `opencode import <url>`
+/// reads. Works for every share, however its document was uploaded.
+pub fn get_share_items(w: &mut Worker, id: &str) -> Result<Response> {
+    api::live_share(w, id)?;
+    let (bytes, _) = w
+        .app
+        .blobs
+        .get(&object_key(id))?
+        .ok_or(Error::NotUploaded)?;
+    let doc = api::parse_document(&bytes).map_err(|e| {
+        Error::internal(format!(
+            "share {id}: the stored session document is not valid JSON of the expected shape: {e}"
+        ))
+    })?;
+    Ok(
+        Response::new(200, "application/json", protocol::items_json(&doc)?)
+            .with_header("Cache-Control", "no-cache"),
+    )
+}
+
+#[derive(Deserialize)]
+struct DeleteRequest {
+    secret: Option<String>,
+}
+
+/// `DELETE /api/share/:id`: the share API's delete, except that OpenCode deleting a share that is
+/// already gone is told it is gone (200), not refused (410).
+///
+/// OpenCode keeps its record of a share until the server accepts its `/unshare`, and a share it
+/// made can also be taken down elsewhere (`bshare unshare`, another machine): with a 410 its
+/// unshare would fail for good and the session would keep showing a dead link. OpenCode is the
+/// client that sends the secret in the body; bshare's own clients send `X-Share-Secret` and are
+/// told 410, which they report as "already gone". Without the right secret a deleted share answers
+/// 410, so nothing is learnt that the page does not say.
+pub fn delete_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
+    match api::delete_share(w, req, id) {
+        Err(Error::ShareGone) if opencode_owns_tombstone(w, req, id)? => {
+            Ok(Response::json(200, &json!({ "ok": true })))
+        }
+        other => other,
+    }
+}
+
+fn opencode_owns_tombstone(w: &mut Worker, req: &Request, id: &str) -> Result<bool> {
+    if req.header("x-share-secret").is_some() || !is_valid_share_id(id) {
+        return Ok(false);
+    }
+    let body: DeleteRequest = req.json()?;
+    let Some(secret) = body.secret.filter(|s| !s.is_empty()) else {
+        return Ok(false);
+    };
+    let row = w.store()?.get_share(id)?;
+    Ok(row.is_some_and(|row| {
+        row.deleted_at.is_some() && crypto::secret_matches(&secret, &row.secret_hash)
+    }))
+}
+
+fn empty_document(id: &str, session_id: &str, created_at: i64) -> ShareData {
+    ShareData {
+        share_id: id.to_owned(),
+        session_id: session_id.to_owned(),
+        created_at,
+        updated_at: created_at,
+        ..ShareData::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,312 @@
+//! OpenCode's own share protocol (DESIGN.md §2): the sync items OpenCode sends, their merge into
+//! the ShareData document, and the document as the item list `opencode import <url>` reads.
+//!
+//! OpenCode (1.18.x) keeps a queue of items per shared session, keyed `session`,
+//! `message/<messageID>`, `part/<messageID>/<partID>`, `session_diff` and `model`, and sends the
+//! queue about once a second. A later item replaces an earlier one with the same key, so a part that
+//! arrives in stages (text first empty, tools `pending` → `running` → `completed`) ends in its last
+//! state. Nothing here does I/O: the HTTP handler reads the stored document, calls
+//! [`apply_items`] under the share's lock, and writes it back.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::{MessageWithParts, ShareData};
+
+/// The body of `POST /api/share/:id/sync`: `{secret, data: [{type, data}]}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncRequest {
+    /// Optional here so that a missing secret is a 401, not a parse error.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub data: Vec<SyncItem>,
+}
+
+/// One item of a sync batch, and of the list `GET /api/share/:id/data` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncItem {
+    /// `session`, `message`, `part`, `session_diff` or `model`; other types are ignored.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl SyncItem {
+    pub fn new(kind: &str, data: Value) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            data,
+        }
+    }
+}
+
+/// An item that passed validation, borrowing from the batch.
+enum Checked<'a> {
+    Session(&'a Value),
+    Message {
+        id: &'a str,
+        info: &'a Value,
+    },
+    Part {
+        message_id: &'a str,
+        id: &'a str,
+        part: &'a Value,
+    },
+    SessionDiff(&'a Value),
+    Models(&'a Value),
+    /// A type this server does not know: newer OpenCode versions may send more.
+    Ignored,
+}
+
+/// Merge a sync batch into `doc`.
+///
+/// The batch is atomic: every item is checked before anything changes, and the first invalid item
+/// (not an object, an id that is not a non-empty string, an item of another session, a list that
+/// is not a list) fails the whole batch with a sentence naming it. Messages stay ordered as OpenCode
+/// orders them (by `time.created`, then id), parts by id. A part whose message has not arrived is
+/// kept in `pending_parts` and joins its message when that arrives. The caller sets `updated_at`.
+pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
+    let checked = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| check(index, item, &doc.session_id))
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut by_id: HashMap<String, usize> = doc
+        .messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| str_field(&m.info, "id").map(|id| (id.to_owned(), i)))
+        .collect();
+    // Messages whose part list grew, to be put back in id order once at the end.
+    let mut grown: BTreeSet<usize> = BTreeSet::new();
+    let mut reorder = false;
+
+    for item in checked {
+        match item {
+            Checked::Session(session) => doc.session = session.clone(),
+            Checked::Message { id, info } => {
+                reorder = true;
+                if let Some(&i) = by_id.get(id) {
+                    doc.messages[i].info = info.clone();
+                    continue;
+                }
+                let (parts, rest): (Vec<Value>, Vec<Value>) =
+                    std::mem::take(&mut doc.pending_parts)
+                        .into_iter()
+                        .partition(|p| str_field(p, "messageID") == Some(id));
+                doc.pending_parts = rest;
+                doc.messages.push(MessageWithParts {
+                    info: info.clone(),
+                    parts,
+                });
+                let i = doc.messages.len() - 1;
+                by_id.insert(id.to_owned(), i);
+                grown.insert(i);
+            }
+            Checked::Part {
+                message_id,
+                id,
+                part,
+            } => {
+                if let Some(&i) = by_id.get(message_id) {
+                    if upsert_part(&mut doc.messages[i].parts, id, None, part) {
+                        grown.insert(i);
+                    }
+                } else {
+                    upsert_part(&mut doc.pending_parts, id, Some(message_id), part);
+                }
+            }
+            Checked::SessionDiff(diff) => doc.session_diff = Some(diff.clone()),
+            Checked::Models(models) => doc.models = Some(models.clone()),
+            Checked::Ignored => {}
+        }
+    }
+
+    // Sorting after the whole batch (not per item) keeps the indices in `by_id` valid meanwhile.
+    for i in grown {
+        doc.messages[i]
+            .parts
+            .sort_by(|a, b| str_field(a, "id").cmp(&str_field(b, "id")));
+    }
+    if reorder {
+        doc.messages
+            .sort_by(|a, b| message_order(&a.info).cmp(&message_order(&b.info)));
+    }
+    Ok(())
+}
+
+/// The document as OpenCode's item list, in the order of OpenCode's own full sync: the session,
+/// every message, every part (message by message), then `session_diff` and `model` when known.
+///
+/// `opencode import <url>` takes the first `session` item, then builds messages in the order their
+/// items come and gives each the parts that name it. Pending parts are listed too (import skips
+/// them), so that the list merged into an empty document gives this document back.
+pub fn to_items(doc: &ShareData) -> Vec<SyncItem> {
+    item_refs(doc)
+        .into_iter()
+        .map(|r| SyncItem::new(r.kind, r.data.clone()))
+        .collect()
+}
+
+/// [`to_items`] serialized as JSON, without copying the document.
+pub fn items_json(doc: &ShareData) -> Result<Vec<u8>> {
+    serde_json::to_vec(&item_refs(doc)).map_err(Error::internal)
+}
+
+#[derive(Serialize)]
+struct ItemRef<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: &'a Value,
+}
+
+fn item_refs(doc: &ShareData) -> Vec<ItemRef<'_>> {
+    let parts: usize = doc.messages.iter().map(|m| m.parts.len()).sum();
+    let mut items = Vec::with_capacity(3 + doc.messages.len() + parts + doc.pending_parts.len());
+    if !doc.session.is_null() {
+        items.push(ItemRef {
+            kind: "session",
+            data: &doc.session,
+        });
+    }
+    items.extend(doc.messages.iter().map(|m| ItemRef {
+        kind: "message",
+        data: &m.info,
+    }));
+    let all_parts = doc
+        .messages
+        .iter()
+        .flat_map(|m| &m.parts)
+        .chain(&doc.pending_parts);
+    items.extend(all_parts.map(|p| ItemRef {
+        kind: "part",
+        data: p,
+    }));
+    if let Some(diff) = &doc.session_diff {
+        items.push(ItemRef {
+            kind: "session_diff",
+            data: diff,
+        });
+    }
+    if let Some(models) = &doc.models {
+        items.push(ItemRef {
+            kind: "model",
+            data: models,
+        });
+    }
+    items
+}
+
+/// Validate one item. `session_id` is the share's session (empty when not known): items of
+/// another session are refused, so a share only ever shows the session it was made for.
+fn check<'a>(index: usize, item: &'a SyncItem, session_id: &str) -> Result<Checked<'a>> {
+    let fail = |reason: String| {
+        Error::BadRequest(format!(
+            "sync item {index} (type \"{}\"): {reason}; the batch was not applied",
+            item.kind
+        ))
+    };
+    let data = &item.data;
+    let id = |field: &str| -> Result<&'a str> {
+        match data.get(field) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
+            Some(_) => Err(fail(format!("`{field}` must be a non-empty string"))),
+            None => Err(fail(format!("`{field}` is missing"))),
+        }
+    };
+    let object = || {
+        if data.is_object() {
+            Ok(())
+        } else {
+            Err(fail("`data` must be an object".into()))
+        }
+    };
+    let same_session = |field: &str| -> Result<()> {
+        let Some(value) = data.get(field) else {
+            return Ok(());
+        };
+        match value.as_str() {
+            Some(s) if session_id.is_empty() || s == session_id => Ok(()),
+            Some(s) => Err(fail(format!(
+                "it belongs to session {s}, not to this share's session {session_id}"
+            ))),
+            None => Err(fail(format!("`{field}` must be a string"))),
+        }
+    };
+    match item.kind.as_str() {
+        "session" => {
+            object()?;
+            id("id")?;
+            same_session("id")?;
+            Ok(Checked::Session(data))
+        }
+        "message" => {
+            object()?;
+            let id = id("id")?;
+            same_session("sessionID")?;
+            Ok(Checked::Message { id, info: data })
+        }
+        "part" => {
+            object()?;
+            let part_id = id("id")?;
+            let message_id = id("messageID")?;
+            same_session("sessionID")?;
+            Ok(Checked::Part {
+                message_id,
+                id: part_id,
+                part: data,
+            })
+        }
+        "session_diff" | "model" => {
+            if !data.is_array() {
+                return Err(fail("`data` must be a list".into()));
+            }
+            Ok(if item.kind == "model" {
+                Checked::Models(data)
+            } else {
+                Checked::SessionDiff(data)
+            })
+        }
+        _ => Ok(Checked::Ignored),
+    }
+}
+
+/// Replace the part with this id (and, for pending parts, this message id) or add it; `true` when
+/// it was added.
+fn upsert_part(parts: &mut Vec<Value>, id: &str, message_id: Option<&str>, part: &Value) -> bool {
+    let same = |p: &Value| {
+        str_field(p, "id") == Some(id)
+            && message_id.is_none_or(|m| str_field(p, "messageID") == Some(m))
+    };
+    if let Some(slot) = parts.iter_mut().find(|p| same(p)) {
+        slot.clone_from(part);
+        false
+    } else {
+        parts.push(part.clone());
+        true
+    }
+}
+
+/// OpenCode lists messages by creation time, then id (ids are time-ordered too); a message without
+/// a time goes last, as OpenCode stores it with the time it arrived.
+fn message_order(info: &Value) -> (i64, &str) {
+    let created = info
+        .get("time")
+        .and_then(|t| t.get("created"))
+        .and_then(|c| c.as_i64().or_else(|| c.as_f64().map(|f| f as i64)))
+        .unwrap_or(i64::MAX);
+    (created, str_field(info, "id").unwrap_or(""))
+}
+
+fn str_field<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
+    value.get(field).and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests;
