@@ -1,7 +1,8 @@
 // The plugin inside the real OpenCode program (BSHARE_TEST_OPENCODE, 1.18.33 in the test command),
 // installed the way users install it: `bshare plugin install` into a throwaway HOME.
 //   - the server plugin loads and registers its tools (`opencode debug agent build`);
-//   - the TUI plugin's slash commands show in the prompt's autocomplete (the TUI in tmux);
+//   - the TUI plugin's slash commands show in the prompt's autocomplete (the TUI in tmux), and
+//     share and unshare an imported session with toasts;
 //   - OpenCode's own `/share` becomes a bshare share (`opencode serve`, a session shared through
 //     OpenCode's API with `enterprise.url` pointing at a local stand-in for OpenCode's service).
 // Needs no model and no network.
@@ -11,7 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findBySession, readRegistry } from "../src/registry.ts";
 import { bshareBinary, type RunningServer, startServer } from "./server.ts";
-import { tempDir, until } from "./support.ts";
+import { loadFixture, tempDir, until } from "./support.ts";
 
 const opencode = process.env.BSHARE_TEST_OPENCODE;
 
@@ -87,7 +88,7 @@ describe("inside OpenCode", () => {
     }
   }, 120_000);
 
-  describe("OpenCode's own /share", () => {
+  describe("with a bshare server", () => {
     let bshareServer: RunningServer;
     beforeAll(async () => {
       bshareServer = await startServer({ createLimit: 100, requestLimit: 100_000 });
@@ -96,7 +97,55 @@ describe("inside OpenCode", () => {
       await bshareServer.stop();
     });
 
-    test("becomes a bshare share with the original plugin's share id", async () => {
+    test("/bshare-share and /bshare-unshare act on the open session and answer with toasts", async () => {
+      const { opencode: bin } = required();
+      const u = userHome();
+      // A real session with the short fixture's messages, imported the way OpenCode imports exports.
+      const fixture = loadFixture("short");
+      const exported = join(u.home, "export.json");
+      writeFileSync(exported, JSON.stringify({ info: fixture.session, messages: fixture.messages }));
+      const imported = Bun.spawnSync([bin, "import", exported], { cwd: u.project, env: u.env, timeout: 60_000 });
+      expect(imported.stdout.toString()).toContain(fixture.sessionId);
+
+      const name = `bshare-oc-${process.pid}-${Date.now()}`;
+      const env = { ...u.env, BETTER_SHARE_BASE_URL: bshareServer.baseUrl };
+      const tmux = (...args: string[]) => Bun.spawnSync(["tmux", "-L", name, ...args], { env });
+      const screen = () => tmux("capture-pane", "-p", "-t", name).stdout.toString();
+      const registry = join(u.home, ".local", "share", "bshare", "shares.json");
+      const entry = () => {
+        try {
+          return findBySession(readRegistry(registry), bshareServer.baseUrl, fixture.sessionId);
+        } catch {
+          return undefined;
+        }
+      };
+      try {
+        tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "50", "-c", u.project, bin, "-s", fixture.sessionId);
+        await until(() => screen().includes("Both build a new sequence"), "the session on screen", 60_000);
+
+        tmux("send-keys", "-t", name, "-l", "/bshare-share");
+        await until(() => screen().includes("Publish this session"), "the autocomplete", 15_000);
+        tmux("send-keys", "-t", name, "Enter");
+        await until(() => entry() !== undefined, "the share in the registry", 30_000);
+        const share = entry()!;
+        await until(() => screen().includes(`Shared: ${share.url}`), "the toast with the link", 15_000);
+        const page = await fetch(share.url);
+        expect(page.status).toBe(200);
+        expect(await page.text()).toContain("Quick question: when should I use a list comprehension");
+
+        tmux("send-keys", "-t", name, "-l", "/bshare-unshare");
+        await until(() => screen().includes("Take this session"), "the autocomplete", 15_000);
+        tmux("send-keys", "-t", name, "Enter");
+        await until(() => screen().includes(`Unshared ${share.url}`), "the unshare toast", 30_000);
+        expect(entry()).toBeUndefined();
+        expect((await fetch(share.url)).status).toBe(410);
+      } finally {
+        tmux("kill-server");
+        u.cleanup();
+      }
+    }, 180_000);
+
+    test("OpenCode's own /share becomes a bshare share with the original plugin's share id", async () => {
       const { opencode: bin } = required();
       const u = userHome();
       // OpenCode's share service, reduced to what OpenCode needs to hand out a share URL.
