@@ -897,6 +897,7 @@ function describe(err) {
 }
 
 // src/server.ts
+var DISPOSE_WAIT_MS = 5000;
 function createServerPlugin(overrides = {}) {
   return async (input, options) => {
     const client = input.client;
@@ -921,6 +922,7 @@ function createServerPlugin(overrides = {}) {
         sharer.handleEvent(event);
       },
       dispose: async () => {
+        await Promise.race([sharer.idle(), new Promise((resolve) => setTimeout(resolve, DISPOSE_WAIT_MS).unref?.())]);
         sharer.dispose();
       }
     };

@@ -14,6 +14,9 @@ import { type Notice, type Outcome, Sharer, type SharerDeps } from "./sharer.js"
 
 type Client = PluginInput["client"];
 
+/** How long closing OpenCode waits for pending uploads. */
+const DISPOSE_WAIT_MS = 5_000;
+
 /** Test seam: everything the plugin would otherwise take from the process. */
 export interface ServerPluginOverrides {
   fetch?: (input: string, init?: RequestInit) => Promise<Response>;
@@ -50,6 +53,9 @@ export function createServerPlugin(overrides: ServerPluginOverrides = {}): Plugi
         sharer.handleEvent(event);
       },
       dispose: async () => {
+        // `opencode run` ends right after the last answer: upload what is pending first, but do
+        // not hold OpenCode's exit hostage to a slow server.
+        await Promise.race([sharer.idle(), new Promise((resolve) => setTimeout(resolve, DISPOSE_WAIT_MS).unref?.())]);
         sharer.dispose();
       },
     };

@@ -265,6 +265,18 @@ describe("re-sync", () => {
     expect(findBySession(readRegistry(h.registry), server.baseUrl, id)!.updatedAt).toBeGreaterThan(entry.updatedAt);
   });
 
+  test("closing OpenCode uploads what is still pending", async () => {
+    const h = await harness(server.baseUrl, { debounce: { waitMs: 60_000, maxWaitMs: 60_000 } });
+    const id = sessionId();
+    const s = h.opencode.add(new FixtureSession(short, id));
+    await h.tool("bshare_share", id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, id)!;
+    const m = s.addUserMessage("[dispose-1] the last words before exit");
+    await h.event("message.updated", { info: m.info });
+    await h.hooks.dispose?.();
+    expect((await page(entry.url)).text).toContain("the last words before exit");
+  });
+
   test("events of sessions that are not shared cause no requests", async () => {
     const h = await harness(server.baseUrl);
     const id = sessionId();
