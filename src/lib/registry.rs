@@ -85,14 +85,20 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// Insert or replace the entry with the same (server, shareId).
-    pub fn upsert(&mut self, entry: Entry) {
+    /// Insert or replace the entry with the same (server, shareId). Fields another writer added
+    /// to the old entry, and this one does not set, are kept.
+    pub fn upsert(&mut self, mut entry: Entry) {
         match self
             .shares
             .iter_mut()
             .find(|e| e.server == entry.server && e.share_id == entry.share_id)
         {
-            Some(existing) => *existing = entry,
+            Some(existing) => {
+                for (key, value) in std::mem::take(&mut existing.extra) {
+                    entry.extra.entry(key).or_insert(value);
+                }
+                *existing = entry;
+            }
             None => self.shares.push(entry),
         }
     }
@@ -377,6 +383,14 @@ mod tests {
         r.upsert(changed);
         assert_eq!(r.shares.len(), 1);
         assert_eq!(r.shares[0].title, "new");
+        let mut with_extra = entry("aaaaaaaa");
+        with_extra.extra.insert("pinned".into(), true.into());
+        r.upsert(with_extra);
+        r.upsert(entry("aaaaaaaa"));
+        assert_eq!(
+            r.shares[0].extra["pinned"], true,
+            "another writer's field survives"
+        );
         assert!(r.remove("http://x", "aaaaaaaa"));
         assert!(!r.remove("http://x", "aaaaaaaa"));
     }

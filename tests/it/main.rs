@@ -8,4 +8,5 @@ mod cli;
 mod fake_model;
 mod opencode_e2e;
 mod plugin_install;
+mod registry;
 mod tui_tmux;
