@@ -272,7 +272,7 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
         };
         let status = response.status;
         let head = req.method == "HEAD";
-        let _ = request.respond(to_tiny(response, head));
+        let _ = send(request, response, head);
         // The access log: never the query string (it carries signatures). Formatted first and
         // written once: stderr is unbuffered, and each formatted piece would be a system call.
         let line = format!(
@@ -327,27 +327,117 @@ fn client_address(trusted: &[IpAddr], peer: IpAddr, headers: &[(String, String)]
         .unwrap_or(peer)
 }
 
-fn to_tiny(response: Response, head: bool) -> tiny_http::Response<std::io::Cursor<super::Body>> {
-    let headers = response
-        .headers
-        .iter()
-        .filter_map(|(n, v)| tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).ok())
-        .collect();
-    let len = response.body.as_bytes().len();
-    let body = if head {
-        super::Body::Owned(Vec::new())
-    } else {
-        response.body
-    };
-    tiny_http::Response::new(
-        tiny_http::StatusCode(response.status),
-        headers,
-        std::io::Cursor::new(body),
-        Some(if head { 0 } else { len }),
-        None,
+/// Write the response on the connection. tiny_http's own `respond` copies the body through an
+/// 8 KiB buffer (a system call per 8 KiB) and chunks bodies over 32 KiB; an uncompressed share
+/// page is ~70 KB, so the head and the body are written here in two writes instead. tiny_http
+/// still owns the connection: keep-alive and the next request work as with `respond`.
+fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std::io::Result<()> {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let body = response.body.as_bytes();
+    let mut head = String::with_capacity(256);
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        reason_phrase(response.status)
+    );
+    for (name, value) in &response.headers {
+        // Header values are ours, never the client's; a line break would still split the head.
+        if !value.contains(['\r', '\n']) {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+    }
+    if !matches!(response.status, 100..=199 | 204 | 304) {
+        let _ = write!(head, "Content-Length: {}\r\n", body.len());
+    }
+    let _ = write!(head, "Date: {}\r\n\r\n", http_date_now());
+    let mut writer = request.into_writer();
+    let result = (|| {
+        writer.write_all(head.as_bytes())?;
+        if !head_only && !matches!(response.status, 100..=199 | 204 | 304) {
+            writer.write_all(body)?;
+        }
+        writer.flush()
+    })();
+    match result {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// The current time as an HTTP date (`Tue, 24 Nov 2026 01:30:29 GMT`), formatted once a second
+/// per worker.
+fn http_date_now() -> String {
+    thread_local! {
+        static CACHED: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != now {
+            *cached = (now, http_date(now));
+        }
+        cached.1.clone()
+    })
+}
+
+fn http_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
     )
-    // The length is always known: never switch to chunked encoding (tiny_http does above 32 KiB).
-    .with_chunked_threshold(usize::MAX)
 }
 
 impl AsRef<[u8]> for super::Body {
@@ -359,6 +449,13 @@ impl AsRef<[u8]> for super::Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(1_795_483_829), "Tue, 24 Nov 2026 01:30:29 GMT");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
 
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {

@@ -26,6 +26,16 @@ pub struct ShareRow {
     pub upload_until: i64,
 }
 
+/// The result of [`MetaStore::create_share`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// The id exists or existed (tombstone).
+    Exists,
+    /// The client is over its creation limit for this window; nothing was inserted.
+    Limited,
+}
+
 /// What changed, as told to every server's page cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -42,6 +52,24 @@ pub type ChangeSink = Arc<dyn Fn(Change) + Send + Sync>;
 pub trait MetaStore: Send {
     /// Insert a new share; `false` when the id exists or existed (tombstone).
     fn insert_share(&mut self, row: &ShareRow) -> Result<bool>;
+    /// Count one creation for this client in this window and, within `limit`, insert the share.
+    /// Stores that can do both in one round trip override this.
+    fn create_share(
+        &mut self,
+        row: &ShareRow,
+        client_hash: &[u8],
+        window_start: i64,
+        limit: u32,
+    ) -> Result<CreateOutcome> {
+        if self.count_create(client_hash, window_start)? > limit {
+            return Ok(CreateOutcome::Limited);
+        }
+        Ok(if self.insert_share(row)? {
+            CreateOutcome::Created
+        } else {
+            CreateOutcome::Exists
+        })
+    }
     fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>>;
     /// Record a newly issued upload URL: `upload_until = max(upload_until, until)`, `updated_at = now`.
     fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()>;

@@ -7,11 +7,16 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config};
+use postgres::types::ToSql;
+use postgres::{Client, Config, Statement};
 use postgres_native_tls::MakeTlsConnector;
 
-use super::{Change, ChangeSink, Connector, MetaStore, POSTGRES_MIGRATIONS, ShareRow};
+use super::{
+    Change, ChangeSink, Connector, CreateOutcome, MetaStore, POSTGRES_MIGRATIONS, ShareRow,
+};
 use crate::error::{Dependency, Error, Result};
 
 /// The channel every server listens on; the payload is a share id.
@@ -135,6 +140,7 @@ impl Connector for PostgresConnector {
     fn connect(&self) -> Result<Box<dyn MetaStore>> {
         Ok(Box::new(PostgresStore {
             client: self.client()?,
+            statements: HashMap::new(),
         }))
     }
 
@@ -196,6 +202,42 @@ fn pump_notifications(client: &mut Client, sink: &ChangeSink) {
 
 pub struct PostgresStore {
     client: Client,
+    /// Statements prepared on this connection: each query is then one round trip, not two.
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl PostgresStore {
+    fn prepared(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).map_err(pg_err)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let statement = self.prepared(sql)?;
+        self.client.execute(&statement, params).map_err(pg_err)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>> {
+        let statement = self.prepared(sql)?;
+        self.client.query_opt(&statement, params).map_err(pg_err)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<postgres::Row> {
+        let statement = self.prepared(sql)?;
+        self.client.query_one(&statement, params).map_err(pg_err)
+    }
 }
 
 const SHARE_COLUMNS: &str =
@@ -215,97 +257,119 @@ fn row_to_share(r: &postgres::Row) -> ShareRow {
 
 impl MetaStore for PostgresStore {
     fn insert_share(&mut self, row: &ShareRow) -> Result<bool> {
-        let n = self
-            .client
-            .execute(
-                "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
-                 VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (id) DO NOTHING",
-                &[&row.id, &row.session_id, &row.secret_hash, &row.created_at, &row.updated_at, &row.upload_until],
-            )
-            .map_err(pg_err)?;
+        let n = self.execute(
+            "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
+             VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (id) DO NOTHING",
+            &[&row.id, &row.session_id, &row.secret_hash, &row.created_at, &row.updated_at, &row.upload_until],
+        )?;
         Ok(n == 1)
     }
 
+    fn create_share(
+        &mut self,
+        row: &ShareRow,
+        client_hash: &[u8],
+        window_start: i64,
+        limit: u32,
+    ) -> Result<CreateOutcome> {
+        // One round trip: count the attempt, and insert only within the limit.
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let result = self.query_one(
+            "WITH counted AS (
+                 INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
+                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
+                 RETURNING count
+             ), inserted AS (
+                 INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
+                 SELECT $4, $5, $6, $7, $8, NULL, $9 WHERE (SELECT count FROM counted) <= $3
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING 1
+             )
+             SELECT (SELECT count FROM counted), EXISTS (SELECT 1 FROM inserted)",
+            &[
+                &client_hash,
+                &window_start,
+                &limit,
+                &row.id,
+                &row.session_id,
+                &row.secret_hash,
+                &row.created_at,
+                &row.updated_at,
+                &row.upload_until,
+            ],
+        )?;
+        let count: i32 = result.get(0);
+        let inserted: bool = result.get(1);
+        Ok(if count > limit {
+            CreateOutcome::Limited
+        } else if inserted {
+            CreateOutcome::Created
+        } else {
+            CreateOutcome::Exists
+        })
+    }
+
     fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>> {
-        let stmt = self
-            .client
-            .prepare(&format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = $1"))
-            .map_err(pg_err)?;
         Ok(self
-            .client
-            .query_opt(&stmt, &[&id])
-            .map_err(pg_err)?
+            .query_opt(
+                "SELECT id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until
+                 FROM shares WHERE id = $1",
+                &[&id],
+            )?
             .as_ref()
             .map(row_to_share))
     }
 
     fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()> {
-        self.client
-            .execute(
-                "UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3 WHERE id = $1",
-                &[&id, &until, &now],
-            )
-            .map_err(pg_err)?;
+        self.execute(
+            "UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3 WHERE id = $1",
+            &[&id, &until, &now],
+        )?;
         Ok(())
     }
 
     fn touch_share(&mut self, id: &str, now: i64) -> Result<()> {
-        self.client
-            .execute(
-                "UPDATE shares SET updated_at = $2 WHERE id = $1",
-                &[&id, &now],
-            )
-            .map_err(pg_err)?;
+        self.execute(
+            "UPDATE shares SET updated_at = $2 WHERE id = $1",
+            &[&id, &now],
+        )?;
         Ok(())
     }
 
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
-        let n = self
-            .client
-            .execute(
-                "UPDATE shares SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-                &[&id, &now],
-            )
-            .map_err(pg_err)?;
+        let n = self.execute(
+            "UPDATE shares SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+            &[&id, &now],
+        )?;
         Ok(n == 1)
     }
 
     fn count_create(&mut self, client_hash: &[u8], window_start: i64) -> Result<u32> {
-        let row = self
-            .client
-            .query_one(
-                "INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
-                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
-                 RETURNING count",
-                &[&client_hash, &window_start],
-            )
-            .map_err(pg_err)?;
+        let row = self.query_one(
+            "INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
+             ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
+             RETURNING count",
+            &[&client_hash, &window_start],
+        )?;
         Ok(row.get::<_, i32>(0) as u32)
     }
 
     fn consume_nonce(&mut self, nonce: &str, expires_at: i64) -> Result<bool> {
-        let n = self
-            .client
-            .execute(
-                "INSERT INTO used_upload_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
-                &[&nonce, &expires_at],
-            )
-            .map_err(pg_err)?;
+        let n = self.execute(
+            "INSERT INTO used_upload_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+            &[&nonce, &expires_at],
+        )?;
         Ok(n == 1)
     }
 
     fn server_key(&mut self, name: &str) -> Result<Vec<u8>> {
         let fresh = crate::crypto::random_bytes::<32>();
-        self.client
-            .execute(
-                "INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                &[&name, &fresh.as_slice()],
-            )
-            .map_err(pg_err)?;
+        self.execute(
+            "INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &fresh.as_slice()],
+        )?;
         Ok(self
-            .client
-            .query_one("SELECT value FROM server_keys WHERE name = $1", &[&name])
-            .map_err(pg_err)?
+            .query_one("SELECT value FROM server_keys WHERE name = $1", &[&name])?
             .get(0))
     }
 
@@ -329,9 +393,7 @@ impl MetaStore for PostgresStore {
     }
 
     fn notify_change(&mut self, id: &str) -> Result<()> {
-        self.client
-            .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])
-            .map_err(pg_err)?;
+        self.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])?;
         Ok(())
     }
 
