@@ -5,6 +5,7 @@ pub mod api;
 pub mod cache;
 pub mod protocol_api;
 pub mod ratelimit;
+pub mod renderer;
 pub mod routes;
 pub mod server;
 pub mod views;

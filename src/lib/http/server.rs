@@ -25,6 +25,7 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     pub cache: PageCache,
     pub limiter: RequestLimiter,
+    pub renderer: super::renderer::Renderer,
     /// Key of the client-address hashes (shared by all instances through the database).
     pub address_key: Vec<u8>,
 }
@@ -44,6 +45,7 @@ impl App {
         let app = Arc::new(Self {
             cache: PageCache::new(config.page_cache_bytes),
             limiter: RequestLimiter::new(config.request_limit_per_minute),
+            renderer: super::renderer::Renderer::start()?,
             config,
             connector,
             blobs,
@@ -189,10 +191,6 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
         config.base_url = Some(format!("http://{addr}"));
     }
     let app = App::open(config)?;
-    // Loading the syntax set takes ~20 ms: do it beside the first requests, not before them.
-    let _ = std::thread::Builder::new()
-        .name("warm-up".into())
-        .spawn(crate::render::warm_up);
     let server = Arc::new(server);
     let workers = (0..app.config.workers.max(1))
         .map(|i| {

@@ -197,12 +197,7 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
         }
     };
     let share_url = api::share_url(w, id);
-    let page = render::render_page(
-        &doc,
-        &render::PageContext {
-            share_url: &share_url,
-        },
-    );
+    let page = w.app.renderer.render_page(doc, share_url)?;
     let page = cached_page(page.into_bytes(), object_tag, row.upload_until);
     let response = serve_cached(req, &page);
     w.app.cache.insert(id, page, epoch);
