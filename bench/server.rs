@@ -39,10 +39,18 @@ fn num_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn spawn_server(bin: &Path, data: &Path, extra: &[&str], envs: &[(&str, &str)]) -> (Child, u16) {
+/// `bshare serve` on a free port; pinned to core 0 when `one_core`.
+fn spawn_server(
+    bin: &Path,
+    data: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+    one_core: bool,
+) -> (Child, u16) {
     let port = free_port();
+    let cpus = if one_core { "0" } else { "0,1" };
     let child = Command::new("taskset")
-        .args(["-c", "0"])
+        .args(["-c", cpus])
         .arg(bin)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
@@ -105,14 +113,14 @@ fn wait_ready(port: u16) -> Duration {
 fn startup_time(bin: &Path, tmp: &Path) {
     let data = tmp.join("startup");
     // First start creates the database; measure warm starts like a restart would be.
-    let (mut c, port) = spawn_server(bin, &data, &[], &[]);
+    let (mut c, port) = spawn_server(bin, &data, &[], &[], true);
     wait_ready(port);
     c.kill().unwrap();
     c.wait().unwrap();
     let mut times = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
-        let (mut c, port) = spawn_server(bin, &data, &[], &[]);
+        let (mut c, port) = spawn_server(bin, &data, &[], &[], true);
         loop {
             if let Some((200, _)) = request(port, "GET", "/healthz", "", b"") {
                 break;
@@ -184,7 +192,7 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 
 fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
     let data = tmp.join("view");
-    let (mut server, port) = spawn_server(bin, &data, &["--workers", "8"], &[]);
+    let (mut server, port) = spawn_server(bin, &data, &["--workers", "8"], &[], true);
     wait_ready(port);
     let body = format!(
         r#"{{"sessionId":"ses_bench","shareId":"benchpage","size":{}}}"#,
@@ -241,7 +249,7 @@ fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
     let conf = format!(
         "worker_processes 1; daemon off; pid {site}/nginx.pid; error_log {site}/error.log;
 events {{ worker_connections 1024; }}
-http {{ access_log off; default_type text/html; gzip_static on; keepalive_requests 1000000;
+http {{ access_log {site}/access.log; default_type text/html; gzip_static on; keepalive_requests 1000000;
   server {{ listen 127.0.0.1:{nginx_port}; root {site}; }} }}",
         site = site.display()
     );
@@ -298,7 +306,8 @@ http {{ access_log off; default_type text/html; gzip_static on; keepalive_reques
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    let _ = nginx.kill();
+    // SIGTERM, so the master stops its worker too (SIGKILL would orphan it).
+    let _ = Command::new("kill").arg(nginx.id().to_string()).status();
     let _ = nginx.wait();
     server.kill().unwrap();
     server.wait().unwrap();
@@ -336,6 +345,8 @@ fn creates(bin: &Path, tmp: &Path) {
         &data,
         &["--workers", "8", "--create-limit", "100000000"],
         &[("DATABASE_URL", &url)],
+        // Like pgbench and PostgreSQL, the server may use both cores here.
+        false,
     );
     wait_ready(port);
     let script = tmp.join("create.lua");

@@ -15,7 +15,7 @@ use super::ratelimit::RequestLimiter;
 use super::{Request, Response, routes};
 use crate::blob::{self, BlobStore};
 use crate::config::{ObjectConfig, ServerConfig};
-use crate::error::{Cause, Dependency, Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::store::{self, Change, Connector, MetaStore};
 
 /// Everything the workers share.
@@ -143,11 +143,6 @@ impl Worker {
             eprintln!("bshare: {} {}: {}", req.method, req.path, err.chain());
         }
     }
-}
-
-/// Map a store error: a 503 names its dependency.
-pub fn is_unavailable(err: &Error, dependency: Dependency) -> bool {
-    matches!(err, Error::Unavailable { dependency: d, .. } if *d == dependency)
 }
 
 /// A bound, running server.
@@ -436,12 +431,6 @@ fn http_date(secs: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-impl AsRef<[u8]> for super::Body {
-    fn as_ref(&self) -> &[u8] {
-        self.as_bytes()
-    }
 }
 
 #[cfg(test)]
