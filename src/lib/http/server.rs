@@ -322,7 +322,8 @@ fn client_address(trusted: &[IpAddr], peer: IpAddr, headers: &[(String, String)]
 
 /// Write the response on the connection. tiny_http's own `respond` copies the body through an
 /// 8 KiB buffer (a system call per 8 KiB) and chunks bodies over 32 KiB; an uncompressed share
-/// page is ~70 KB, so the head and the body are written here in two writes instead. tiny_http
+/// page is ~70 KB, so the head and the body are written here in one write, or two for large
+/// bodies. tiny_http
 /// still owns the connection: keep-alive and the next request work as with `respond`.
 fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std::io::Result<()> {
     use std::fmt::Write as _;
@@ -345,11 +346,19 @@ fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std
         let _ = write!(head, "Content-Length: {}\r\n", body.len());
     }
     let _ = write!(head, "Date: {}\r\n\r\n", http_date_now());
+    let send_body = !head_only && !matches!(response.status, 100..=199 | 204 | 304);
     let mut writer = request.into_writer();
     let result = (|| {
-        writer.write_all(head.as_bytes())?;
-        if !head_only && !matches!(response.status, 100..=199 | 204 | 304) {
-            writer.write_all(body)?;
+        if send_body && body.len() <= SINGLE_WRITE_LIMIT {
+            // One system call: copying a small body is cheaper than a second write.
+            let mut all = head.into_bytes();
+            all.extend_from_slice(body);
+            writer.write_all(&all)?;
+        } else {
+            writer.write_all(head.as_bytes())?;
+            if send_body {
+                writer.write_all(body)?;
+            }
         }
         writer.flush()
     })();
@@ -365,6 +374,9 @@ fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std
         other => other,
     }
 }
+
+/// Bodies up to this size go out in the same write as the head.
+const SINGLE_WRITE_LIMIT: usize = 32 * 1024;
 
 fn reason_phrase(status: u16) -> &'static str {
     match status {

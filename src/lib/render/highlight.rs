@@ -16,9 +16,9 @@ pub const CLASS_STYLE: ClassStyle = ClassStyle::SpacedPrefixed { prefix: "s-" };
 pub const BLOCK_LIMIT: usize = 16 * 1024;
 /// Bytes highlighted per page, in document order; code after that is plain text.
 ///
-/// syntect with the pure-Rust regex engine is slow on some grammars (Python runs at about
-/// 0.4 MB/s on the reference machine, JSON at 4 MB/s), so this caps highlighting at well under
-/// 200 ms however long the session is, while the rest of the page renders at hundreds of MB/s.
+/// syntect is slow on some grammars (a few MB/s for Python on the reference machine), so this caps
+/// highlighting at tens of milliseconds however long the session is, while the rest of the page
+/// renders at hundreds of MB/s.
 pub const PAGE_LIMIT: usize = 64 * 1024;
 
 /// Loaded on first use: parsing the syntax dump takes tens of milliseconds.
