@@ -87,10 +87,16 @@ impl ServerConfig {
 
 /// The default data directory: `$XDG_DATA_HOME/bshare/server` or `~/.local/share/bshare/server`.
 pub fn default_data_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir).join("bshare/server"));
+    xdg_dir("XDG_DATA_HOME", ".local/share").map(|dir| dir.join("bshare/server"))
+}
+
+/// An XDG base directory: `$var` when set and not empty, else `$HOME/<fallback>`; `None` when
+/// neither is set.
+pub fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
     }
     std::env::var_os("HOME")
         .filter(|v| !v.is_empty())
-        .map(|home| PathBuf::from(home).join(".local/share/bshare/server"))
+        .map(|home| PathBuf::from(home).join(fallback))
 }

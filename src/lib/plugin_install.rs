@@ -53,15 +53,8 @@ pub enum Target {
 impl Target {
     /// The global target from the environment, the way OpenCode finds its config directory.
     pub fn global_from_env() -> Result<Self, PluginInstallError> {
-        let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let home = std::env::var_os("HOME")
-                    .filter(|v| !v.is_empty())
-                    .ok_or(PluginInstallError::NoHome)?;
-                PathBuf::from(home).join(".config")
-            }
-        };
+        let base = crate::config::xdg_dir("XDG_CONFIG_HOME", ".config")
+            .ok_or(PluginInstallError::NoHome)?;
         Ok(Self::Global(base.join("opencode")))
     }
 

@@ -114,15 +114,8 @@ impl Registry {
 
 /// The registry's default location: `$XDG_DATA_HOME/bshare/shares.json`.
 pub fn default_path() -> Result<PathBuf, RegistryError> {
-    let data_home = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let home = std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .ok_or(RegistryError::NoHome)?;
-            PathBuf::from(home).join(".local/share")
-        }
-    };
+    let data_home =
+        crate::config::xdg_dir("XDG_DATA_HOME", ".local/share").ok_or(RegistryError::NoHome)?;
     Ok(data_home.join("bshare").join("shares.json"))
 }
 

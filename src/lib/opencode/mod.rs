@@ -135,15 +135,8 @@ pub struct OpenCodeData {
 impl OpenCodeData {
     /// OpenCode's default data directory: `$XDG_DATA_HOME/opencode`, else `~/.local/share/opencode`.
     pub fn default_dir() -> Result<PathBuf, OpenCodeError> {
-        let data_home = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(
-                std::env::var_os("HOME")
-                    .filter(|v| !v.is_empty())
-                    .ok_or(OpenCodeError::NoHome)?,
-            )
-            .join(".local/share"),
-        };
+        let data_home =
+            crate::config::xdg_dir("XDG_DATA_HOME", ".local/share").ok_or(OpenCodeError::NoHome)?;
         Ok(data_home.join("opencode"))
     }
 
