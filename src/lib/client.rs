@@ -149,7 +149,10 @@ impl Client {
         let url = format!("{}/api/share/presign", self.server);
         let response = self.agent.post(&url).send_json(&body);
         let mut response = self.check(response, share_id.unwrap_or(""), size)?;
-        self.json(&mut response)
+        let created: Created = self.json(&mut response)?;
+        // The id goes into the registry and later into URL paths.
+        check_id(&created.share_id)?;
+        Ok(created)
     }
 
     /// `POST /api/share/:id/presign`: a fresh upload URL to re-sync a share.
@@ -159,6 +162,7 @@ impl Client {
         secret: &str,
         size: u64,
     ) -> Result<Presigned, ClientError> {
+        check_id(share_id)?;
         let url = format!("{}/api/share/{share_id}/presign", self.server);
         let response = self
             .agent

@@ -467,6 +467,57 @@ fn healthz_answers(stores: Stores) {
 }
 
 #[test]
+fn a_huge_declared_body_is_refused_at_once_and_the_server_lives_on() {
+    use std::io::{Read, Write};
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&[]);
+    let host = server.base.trim_start_matches("http://").to_owned();
+    for length in ["90000000000000", "100000"] {
+        let mut s = std::net::TcpStream::connect(&host).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "POST /api/share/presign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let mut head = [0u8; 64];
+        let n = s
+            .read(&mut head)
+            .expect("an answer before the body was sent");
+        assert!(
+            String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 413"),
+            "{}",
+            String::from_utf8_lossy(&head[..n])
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered without reading"
+        );
+    }
+    assert_eq!(get(&server.url("/healthz")).status, 200, "still serving");
+}
+
+#[test]
+fn a_sync_batch_is_checked_for_its_secret_before_its_content() {
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&[]);
+    let created = post_json(&server.url("/api/share"), &json!({"sessionID": "ses_x"})).json();
+    let id = created["id"].as_str().unwrap();
+    // `data` is not even a list: a wrong secret is still what the answer is about.
+    let r = post_json(
+        &server.url(&format!("/api/share/{id}/sync")),
+        &json!({"secret": "wrong", "data": 5}),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = post_json(
+        &server.url(&format!("/api/share/{id}/sync")),
+        &json!({"secret": created["secret"], "data": 5}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+#[test]
 fn migrations_are_all_applied_on_postgres() {
     let env = Env::new(Stores::PostgresS3);
     let _server = env.server(&[]);
@@ -612,11 +663,35 @@ fn bucket_outage_gives_503_then_recovers() {
         (health.status, health.json()["objects"].as_str()),
         (503, Some("down"))
     );
+    // A delete while the bucket is down: the share is gone at once (410), and the owner's retry
+    // removes the object once the bucket is back.
+    let (h, secret) = secret_header(&created);
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 410);
     env.s3.as_mut().unwrap().restart();
     assert!(support::eventually(Duration::from_secs(20), || {
-        get(&server.url(&format!("/api/share/{id}"))).status == 200
+        get(&server.url("/healthz")).status == 200
     }));
-    assert_eq!(get(&server.url("/healthz")).status, 200);
+    let object = env
+        .s3
+        .as_ref()
+        .unwrap()
+        .object_path(&format!("sessions/{id}.json"));
+    assert!(object.exists(), "the first delete could not remove it");
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 410);
+    assert!(!object.exists(), "the retried delete removed the object");
 }
 
 #[test]

@@ -275,16 +275,43 @@ struct DeleteRequest {
     secret: Option<String>,
 }
 
-/// `DELETE /api/share/:id`: remove the object, keep a tombstone. The secret comes in
+/// `DELETE /api/share/:id`: keep a tombstone, remove the object. The secret comes in
 /// `X-Share-Secret` or, as OpenCode sends it, in the JSON body.
 pub fn delete_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let body: DeleteRequest = req.json()?;
-    authorize(w, req, id, body.secret.as_deref())?;
-    // Object first: if the bucket is down nothing has changed and the owner can retry.
-    w.app.blobs.delete(&object_key(id))?;
+    match authorize(w, req, id, body.secret.as_deref()) {
+        Ok(_) => {}
+        Err(Error::ShareGone) => {
+            // Deleted before. If that delete could not reach the object store, the owner's retry
+            // removes the object now; the answer stays 410.
+            delete_object_of_tombstone(w, req, id, body.secret.as_deref())?;
+            return Err(Error::ShareGone);
+        }
+        Err(e) => return Err(e),
+    }
+    // Tombstone first: the UPDATE waits for a sync merge holding the share's row lock, and any
+    // write after it sees the tombstone, so the content cannot come back once the object is gone.
     w.store()?.mark_deleted(id, now_millis())?;
     announce_change(w, id)?;
+    w.app.blobs.delete(&object_key(id))?;
     Ok(Response::json(200, &serde_json::json!({ "ok": true })))
+}
+
+/// Remove the object of a deleted share when the caller holds its secret.
+fn delete_object_of_tombstone(
+    w: &mut Worker,
+    req: &Request,
+    id: &str,
+    body_secret: Option<&str>,
+) -> Result<()> {
+    let secret = req.header("x-share-secret").or(body_secret);
+    let row = w.store()?.get_share(id)?;
+    if let (Some(secret), Some(row)) = (secret, row)
+        && crypto::secret_matches(secret, &row.secret_hash)
+    {
+        w.app.blobs.delete(&object_key(id))?;
+    }
+    Ok(())
 }
 
 /// `PUT /blob/sessions/:id.json`: an upload through a URL the local store signed.
@@ -324,7 +351,17 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
             "this upload URL was already used; ask the server for a new one",
         ));
     }
-    let tag = w.app.blobs.put(&key, &req.body)?;
+    // Written under the share's row lock, re-checking the tombstone: a delete that raced with
+    // this upload must not find its object brought back.
+    let blobs = w.app.blobs.clone();
+    let mut tag = String::new();
+    w.store()?.with_share_locked(&id, &mut |row| {
+        if row.deleted_at.is_some() {
+            return Err(Error::ShareGone);
+        }
+        tag = blobs.put(&key, &req.body)?;
+        Ok(())
+    })?;
     w.store()?.touch_share(&id, now)?;
     announce_change(w, &id)?;
     Ok(Response::new(200, "text/plain", Vec::new()).with_header("ETag", format!("\"{tag}\"")))

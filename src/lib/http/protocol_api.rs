@@ -21,8 +21,14 @@ use crate::protocol::{self, SyncRequest};
 /// even across servers and none is lost. Nothing is written when the secret is wrong, an item is
 /// invalid, or the merged document would exceed the document size limit.
 pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
-    let body: SyncRequest = req.json()?;
-    if let Err(err) = api::authorize(w, req, id, body.secret.as_deref()) {
+    /// The secret alone: serde skips `data` without building it, so a large batch with a wrong
+    /// secret costs no more memory than its bytes.
+    #[derive(serde::Deserialize)]
+    struct SecretOnly {
+        secret: Option<String>,
+    }
+    let SecretOnly { secret } = req.json()?;
+    if let Err(err) = api::authorize(w, req, id, secret.as_deref()) {
         // Sync is exempt from the per-address request limit (a lost batch is lost for good:
         // OpenCode does not send it again), but failed attempts count, so secrets cannot be
         // guessed faster than any other request is allowed.
@@ -32,6 +38,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         }
         return Err(err);
     }
+    let body: SyncRequest = req.json()?;
     if body.data.is_empty() {
         return Ok(Response::json(200, &json!({})));
     }

@@ -205,6 +205,9 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
     })
 }
 
+/// How long a connection may stay silent while the server waits to read or write.
+const SOCKET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Bind with `TCP_NODELAY` on the listener, which accepted sockets inherit: tiny_http writes the
 /// head and the body of a response separately, and with Nagle's algorithm the body of every
 /// response after the first on a keep-alive connection would wait ~40 ms for the client's
@@ -217,6 +220,10 @@ fn bind(addr: &str) -> std::result::Result<tiny_http::Server, Cause> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
+    // Accepted sockets inherit these: a client that stops sending (a request body that never
+    // comes) or stops reading holds a thread for at most this long.
+    socket.set_read_timeout(Some(SOCKET_TIMEOUT))?;
+    socket.set_write_timeout(Some(SOCKET_TIMEOUT))?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     let listener: std::net::TcpListener = socket.into();
@@ -256,16 +263,21 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
             body: Vec::new(),
             client,
         };
-        let response = match read_body(&mut request, limit) {
+        let head = req.method == "HEAD";
+        let status = match read_body(&mut request, limit) {
             Ok(body) => {
                 req.body = body;
-                worker.handle(&req)
+                let response = worker.handle(&req);
+                let status = response.status;
+                let _ = send(request, response, head);
+                status
             }
-            Err(err) => Response::from_error(&err).with_header("Connection", "close"),
+            Err(err) => {
+                let status = err.status();
+                let _ = send_unread(request, &Response::from_error(&err));
+                status
+            }
         };
-        let status = response.status;
-        let head = req.method == "HEAD";
-        let _ = send(request, response, head);
         // The access log: never the query string (it carries signatures). Formatted first and
         // written once: stderr is unbuffered, and each formatted piece would be a system call.
         let line = format!(
@@ -373,6 +385,24 @@ fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std
         }
         other => other,
     }
+}
+
+/// Answer a request whose body was refused unread. tiny_http skips the rest of a body when the
+/// request is dropped; `respond` drops it after the answer is out, so the client learns at once
+/// (and, told `Connection: close`, can stop sending). The skipping is bounded by the socket's
+/// read timeout.
+fn send_unread(request: tiny_http::Request, response: &Response) -> std::io::Result<()> {
+    let mut answer = tiny_http::Response::from_data(response.body.as_bytes().to_vec())
+        .with_status_code(response.status);
+    for (name, value) in &response.headers {
+        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            answer.add_header(header);
+        }
+    }
+    if let Ok(header) = tiny_http::Header::from_bytes(&b"Connection"[..], &b"close"[..]) {
+        answer.add_header(header);
+    }
+    request.respond(answer)
 }
 
 /// Bodies up to this size go out in the same write as the head.
