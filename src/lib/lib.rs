@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
 pub mod blob;
+pub mod calendar;
 pub mod client;
 pub mod config;
 pub mod crypto;

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::calendar::utc_date;
+
 use crate::opencode::SessionInfo;
 use crate::sharing::{Origin, Share};
 
@@ -18,21 +20,6 @@ pub fn ago(then_ms: i64, now_ms: i64) -> String {
         86_400..604_800 => format!("{} d ago", secs / 86_400),
         _ => utc_date(then_ms),
     }
-}
-
-/// `YYYY-MM-DD` of an epoch-milliseconds time, in UTC.
-pub fn utc_date(ms: i64) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {

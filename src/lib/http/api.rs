@@ -262,12 +262,14 @@ pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
             .with_header("Location", format!("{public}/{}", object_key(id)))
             .with_header("Cache-Control", "no-cache"));
     }
-    let (bytes, _) = w
-        .app
-        .blobs
-        .get(&object_key(id))?
-        .ok_or(Error::NotUploaded)?;
+    let (bytes, _) = stored_document(w, id)?;
     Ok(Response::new(200, "application/json", bytes).with_header("Cache-Control", "no-cache"))
+}
+
+/// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none.
+/// The caller has checked that the share is live.
+pub fn stored_document(w: &Worker, id: &str) -> Result<(Vec<u8>, crate::blob::ObjectTag)> {
+    w.app.blobs.get(&object_key(id))?.ok_or(Error::NotUploaded)
 }
 
 #[derive(Deserialize)]

@@ -81,11 +81,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
 /// reads. Works for every share, however its document was uploaded.
 pub fn get_share_items(w: &mut Worker, id: &str) -> Result<Response> {
     api::live_share(w, id)?;
-    let (bytes, _) = w
-        .app
-        .blobs
-        .get(&object_key(id))?
-        .ok_or(Error::NotUploaded)?;
+    let (bytes, _) = api::stored_document(w, id)?;
     let doc = api::parse_document(&bytes).map_err(|e| {
         Error::internal(format!(
             "share {id}: the stored session document is not valid JSON of the expected shape: {e}"

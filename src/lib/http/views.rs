@@ -142,11 +142,7 @@ enum Variant {
 
 fn document_variant(w: &mut Worker, id: &str, variant: Variant) -> Result<Response, Error> {
     api::live_share(w, id)?;
-    let (bytes, _) = w
-        .app
-        .blobs
-        .get(&object_key(id))?
-        .ok_or(Error::NotUploaded)?;
+    let (bytes, _) = api::stored_document(w, id)?;
     let response = match variant {
         Variant::Json => Response::new(200, "application/json", bytes),
         _ => {
@@ -176,11 +172,7 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
     }
     let epoch = w.app.cache.epoch();
     let row = api::live_share(w, id)?;
-    let (bytes, object_tag) = w
-        .app
-        .blobs
-        .get(&object_key(id))?
-        .ok_or(Error::NotUploaded)?;
+    let (bytes, object_tag) = api::stored_document(w, id)?;
     let doc = match api::parse_document(&bytes) {
         Ok(doc) => doc,
         Err(e) => {

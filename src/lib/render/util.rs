@@ -1,6 +1,8 @@
 //! Small helpers shared by the page and the transcript: lenient JSON access, escaping, and
 //! the formatting of times, durations, money and token counts.
 
+use crate::calendar::civil_from_days;
+
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -119,20 +121,6 @@ pub fn money(c: f64) -> String {
     } else {
         format!("${c:.4}")
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Epoch milliseconds → `2026-11-24 01:19:23 UTC`; `None` outside years 1..=9999, where a

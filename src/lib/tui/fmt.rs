@@ -1,10 +1,6 @@
 //! Small text helpers shared by the list and the preview: times, host names, terminal-safe text.
 
-/// `2026-11-24` for epoch milliseconds (UTC).
-pub fn date(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::calendar::utc_date as date;
 
 /// `2026-11-24 13:05` for epoch milliseconds (UTC).
 pub fn date_time(ms: i64) -> String {
@@ -50,20 +46,6 @@ pub fn clean(text: &str) -> String {
         }
     }
     out
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
