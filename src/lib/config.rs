@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Bytes of rendered pages kept in memory.
     pub page_cache_bytes: usize,
+    /// The bounds of the HTTP edge.
+    pub edge: EdgeConfig,
 }
 
 impl ServerConfig {
@@ -99,4 +101,45 @@ pub fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|v| !v.is_empty())
         .map(|home| PathBuf::from(home).join(fallback))
+}
+
+/// The bounds of the HTTP edge: what one client can hold of the server (see `bshare serve
+/// --help`). Each connection holds one descriptor and one small thread, never a worker while
+/// its request or its response is on the wire.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Open connections at most; beyond, a new connection gets a fast 503.
+    pub max_connections: usize,
+    /// A keep-alive connection with no request under way is closed after this long.
+    pub idle_timeout: Duration,
+    /// A request's head must arrive within this long of its first byte.
+    pub header_timeout: Duration,
+    /// After a 10 s grace, a body (or a response read slowly) must move this many bytes a
+    /// second.
+    pub min_body_rate: u64,
+    /// On SIGTERM, requests under way get this long to finish.
+    pub drain_timeout: Duration,
+}
+
+impl EdgeConfig {
+    pub const DEFAULT_IDLE_SECS: u64 = 15;
+    pub const DEFAULT_HEADER_SECS: u64 = 10;
+    pub const DEFAULT_MIN_BODY_RATE: u64 = 16 * 1024;
+    /// Connections allowed by default: what the descriptor limit leaves after the stores'
+    /// own descriptors, at most 4,096.
+    pub fn default_max_connections(descriptor_limit: u64) -> usize {
+        descriptor_limit.saturating_sub(256).clamp(16, 4096) as usize
+    }
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(Self::DEFAULT_IDLE_SECS),
+            header_timeout: Duration::from_secs(Self::DEFAULT_HEADER_SECS),
+            min_body_rate: Self::DEFAULT_MIN_BODY_RATE,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod support;
 mod api;
 mod browser;
 mod cli;
+mod edge;
 mod fake_model;
 mod opencode_e2e;
 mod plugin_install;

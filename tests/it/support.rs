@@ -439,6 +439,11 @@ impl Env {
     pub fn server(&self, extra: &[&str]) -> Server {
         Server::start(&self.server_env(), extra)
     }
+
+    /// Start `bshare serve` under a shell that first lowers the descriptor limit to `nofile`.
+    pub fn server_with_nofile(&self, nofile: u32, extra: &[&str]) -> Server {
+        Server::start_with(&self.server_env(), extra, Some(nofile))
+    }
 }
 
 /// A running `bshare serve`.
@@ -451,9 +456,22 @@ pub struct Server {
 impl Server {
     /// Start the binary; waits for its "listening on" line.
     pub fn start(env: &[(String, String)], extra: &[&str]) -> Self {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--workers", "8"])
+        Self::start_with(env, extra, None)
+    }
+
+    fn start_with(env: &[(String, String)], extra: &[&str], nofile: Option<u32>) -> Self {
+        let mut cmd = match nofile {
+            None => Command::new(BIN),
+            Some(n) => {
+                // `exec` keeps the pid: the child is the server itself.
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN]);
+                sh
+            }
+        };
+        cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .args(extra)
+            .env("BSHARE_WORKERS", "8")
             // Tests make many shares from one address; a test that checks the limits lowers them.
             .env("BSHARE_CREATE_LIMIT", "100000")
             .env("BSHARE_REQUEST_LIMIT", "100000");
@@ -541,6 +559,53 @@ impl Server {
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `host:port` of the server.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// Send a signal (`TERM`, `INT`) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Wait up to `timeout` for the server to exit; its status when it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Open descriptors and threads of the server process, from /proc.
+    pub fn fds_and_threads(&self) -> (usize, usize) {
+        let pid = self.pid();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+        let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Threads:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0);
+        (fds, threads)
     }
 }
 

@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use bshare::config::{Addressing, DatabaseConfig, ObjectConfig, S3Config, ServerConfig};
+use bshare::config::{
+    Addressing, DatabaseConfig, EdgeConfig, ObjectConfig, S3Config, ServerConfig,
+};
 
 /// Run the share server: the API, the share pages and (on the embedded default) the upload endpoint.
 ///
@@ -88,6 +90,26 @@ pub struct Args {
     /// Memory for rendered pages, in MiB.
     #[arg(long, env = "BSHARE_PAGE_CACHE_MB", default_value_t = 16)]
     page_cache_mb: usize,
+
+    /// Open connections at most (each holds a descriptor and a small thread, never a worker
+    /// while it waits); beyond, a new connection is answered 503 and closed
+    /// [default: the descriptor limit, raised to its hard limit at start, less 256, at most 4096].
+    #[arg(long, env = "BSHARE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
+
+    /// Seconds a keep-alive connection may stay idle between requests before it is closed.
+    #[arg(long, env = "BSHARE_IDLE_TIMEOUT", default_value_t = EdgeConfig::DEFAULT_IDLE_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+
+    /// Seconds a request's whole head (request line and headers) may take from its first byte;
+    /// later is 408.
+    #[arg(long, env = "BSHARE_HEADER_TIMEOUT", default_value_t = EdgeConfig::DEFAULT_HEADER_SECS, value_parser = clap::value_parser!(u64).range(1..=600))]
+    header_timeout: u64,
+
+    /// Bytes per second a request body (and a response the client reads slowly) must keep up
+    /// after a 10 s grace; slower is cut off (408).
+    #[arg(long, env = "BSHARE_MIN_BODY_RATE", default_value_t = EdgeConfig::DEFAULT_MIN_BODY_RATE, value_parser = clap::value_parser!(u64).range(1..))]
+    min_body_rate: u64,
 }
 
 fn config(args: Args) -> anyhow::Result<ServerConfig> {
@@ -141,6 +163,22 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
             dir: data_dir.join("objects"),
         },
     };
+    // Each connection holds a descriptor: take all the process may have.
+    let descriptors = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let max_connections = match args.max_connections {
+        Some(n) => {
+            if n + 64 > descriptors {
+                eprintln!(
+                    "bshare: warning: --max-connections {n} does not fit the descriptor limit of \
+                     {descriptors}; accepting will pause whenever descriptors run out. Raise the \
+                     limit (ulimit -n, or LimitNOFILE= in the systemd unit) or choose at most {}",
+                    descriptors.saturating_sub(64)
+                );
+            }
+            n as usize
+        }
+        None => EdgeConfig::default_max_connections(descriptors),
+    };
     if args.workers == 0 || args.workers > 512 {
         bail!("--workers must be between 1 and 512");
     }
@@ -161,20 +199,75 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         request_limit_per_minute: args.request_limit,
         trusted_proxies: args.trust_proxy,
         page_cache_bytes: args.page_cache_mb.saturating_mul(1024 * 1024),
+        edge: EdgeConfig {
+            max_connections,
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+            header_timeout: std::time::Duration::from_secs(args.header_timeout),
+            min_body_rate: args.min_body_rate,
+            ..EdgeConfig::default()
+        },
     })
 }
 
+enum Event {
+    Signal(i32),
+    AcceptFailed(String),
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let config = config(args)?;
+    // Signals are caught before the port opens, so a SIGTERM right after start drains too.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .context("cannot catch SIGTERM and SIGINT")?;
     let running = bshare::http::server::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
-        "bshare: listening on {} ({} workers)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}",
+        "bshare: listening on {} ({} workers, at most {} connections)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}",
         format_args!("http://{}", running.addr),
         running.app.config.workers,
+        running.app.config.edge.max_connections,
         running.app.config.base_url(),
         running.app.connector.describe(),
         running.app.blobs.describe(),
     );
-    running.join();
-    Ok(())
+    let (events, event) = std::sync::mpsc::channel();
+    let on_signal = events.clone();
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = on_signal.send(Event::Signal(signal));
+        }
+    });
+    let server = std::sync::Arc::clone(&running.server);
+    std::thread::spawn(move || {
+        loop {
+            if let Some(reason) = server.wait_accept_failure(std::time::Duration::from_secs(3600)) {
+                let _ = events.send(Event::AcceptFailed(reason));
+                return;
+            }
+        }
+    });
+    match event.recv() {
+        Ok(Event::Signal(signal)) => {
+            let name = if signal == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            let drain = running.app.config.edge.drain_timeout;
+            eprintln!(
+                "bshare: {name}: no new connections; finishing the requests under way (at most {} s)",
+                drain.as_secs()
+            );
+            let left = running.drain(drain);
+            if left > 0 {
+                eprintln!("bshare: {left} requests were still under way and are cut off");
+            }
+            eprintln!("bshare: stopped");
+            Ok(())
+        }
+        Ok(Event::AcceptFailed(reason)) => bail!(
+            "stopped accepting connections ({reason}); exiting so that a supervisor restarts the server"
+        ),
+        Err(_) => bail!("the server's watch threads ended unexpectedly"),
+    }
 }

@@ -54,10 +54,16 @@ impl Request {
 
     /// The body as JSON of type `T`; an empty body reads as `{}`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &self.body
+        let body: &[u8] = match self.body.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => b"{}",
+            Some(b'{') => &self.body,
+            // serde reads a struct from an array too (`[1]` as `{size: 1}`): only objects are
+            // request bodies.
+            Some(_) => {
+                return Err(Error::BadRequest(
+                    "the request body must be a JSON object".to_owned(),
+                ));
+            }
         };
         serde_json::from_slice(body).map_err(|e| {
             Error::BadRequest(format!("the request body is not the expected JSON: {e}"))

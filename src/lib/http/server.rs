@@ -161,31 +161,58 @@ impl Running {
     }
 
     pub fn shutdown(self) {
-        self.server.unblock();
+        self.server.stop_accepting();
         for _ in 0..self.workers.len() {
             self.server.unblock();
         }
         self.join();
+    }
+
+    /// Stop accepting (the port closes at once) and give requests under way up to `timeout` to
+    /// finish. Returns how many were still under way when it gave up.
+    pub fn drain(&self, timeout: std::time::Duration) -> usize {
+        self.server.stop_accepting();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = self.server.requests_in_flight();
+            if left == 0 || Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Block until accepting has failed for good; the reason.
+    pub fn wait_accept_failure(&self) -> String {
+        loop {
+            if let Some(reason) = self
+                .server
+                .wait_accept_failure(std::time::Duration::from_secs(3600))
+            {
+                return reason;
+            }
+        }
     }
 }
 
 /// Bind, open the stores and start the workers. `config.base_url` of `None` becomes
 /// `http://<bound address>`.
 pub fn start(mut config: ServerConfig) -> Result<Running> {
-    let server = bind(&config.bind).map_err(|e| {
+    let listener = bind(&config.bind).map_err(|e| {
         Error::Config(format!(
             "cannot listen on {}: {e}; is another server running there? choose another with --bind",
             config.bind
         ))
     })?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| Error::Config("the server is not bound to an IP address".into()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("the listening socket has no address: {e}")))?;
     if config.base_url.is_none() {
         config.base_url = Some(format!("http://{addr}"));
     }
     let app = App::open(config)?;
+    let server = tiny_http::Server::from_listener(listener, edge_limits(&app))
+        .map_err(|e| Error::Config(format!("cannot start accepting connections: {e}")))?;
     let server = Arc::new(server);
     let workers = (0..app.config.workers.max(1))
         .map(|i| {
@@ -205,14 +232,65 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
     })
 }
 
-/// How long a connection may stay silent while the server waits to read or write.
-const SOCKET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The edge's bounds from the configuration; the body limit of each request comes from the
+/// route table, so the connection thread can refuse a body before it arrives.
+fn edge_limits(app: &Arc<App>) -> tiny_http::Limits {
+    let edge = &app.config.edge;
+    let config = app.config.clone();
+    tiny_http::Limits {
+        max_connections: edge.max_connections,
+        header_timeout: edge.header_timeout,
+        idle_timeout: edge.idle_timeout,
+        min_rate: edge.min_body_rate,
+        body_limit: Arc::new(move |method, target| {
+            let path = target.split_once('?').map_or(target, |(p, _)| p);
+            routes::body_limit(&config, method, path)
+        }),
+        error_body: Arc::new(edge_error_body),
+        log: Arc::new(|line| {
+            let line = format!("bshare: {line}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        }),
+        ..tiny_http::Limits::default()
+    }
+}
+
+/// The JSON error of a response the edge sends by itself.
+fn edge_error_body(status: u16) -> (&'static str, Vec<u8>) {
+    let (error, code) = match status {
+        400 => ("the request is not well-formed HTTP/1.1", "BAD_REQUEST"),
+        408 => (
+            "the request did not arrive in time; send it at once and at a steady pace",
+            "REQUEST_TIMEOUT",
+        ),
+        413 => (
+            "the request body is larger than this route accepts",
+            "TOO_LARGE",
+        ),
+        414 => ("the request line is longer than 8 KiB", "URI_TOO_LONG"),
+        417 => (
+            "only `Expect: 100-continue` is understood",
+            "EXPECTATION_FAILED",
+        ),
+        431 => (
+            "the request head is too large: at most 100 headers of 8 KiB each, 64 KiB in all",
+            "HEADERS_TOO_LARGE",
+        ),
+        503 => (
+            "the server is busy or shutting down; try again in a moment",
+            "UNAVAILABLE",
+        ),
+        _ => ("the request cannot be served", "BAD_REQUEST"),
+    };
+    let body = serde_json::json!({ "error": error, "code": code });
+    ("application/json", body.to_string().into_bytes())
+}
 
 /// Bind with `TCP_NODELAY` on the listener, which accepted sockets inherit: tiny_http writes the
 /// head and the body of a response separately, and with Nagle's algorithm the body of every
 /// response after the first on a keep-alive connection would wait ~40 ms for the client's
-/// delayed ACK.
-fn bind(addr: &str) -> std::result::Result<tiny_http::Server, Cause> {
+/// delayed ACK. No timeouts here: they go on each accepted socket, per read and per write.
+fn bind(addr: &str) -> std::result::Result<std::net::TcpListener, Cause> {
     use socket2::{Domain, Socket, Type};
     let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
         .next()
@@ -220,14 +298,9 @@ fn bind(addr: &str) -> std::result::Result<tiny_http::Server, Cause> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
-    // Accepted sockets inherit these: a client that stops sending (a request body that never
-    // comes) or stops reading holds a thread for at most this long.
-    socket.set_read_timeout(Some(SOCKET_TIMEOUT))?;
-    socket.set_write_timeout(Some(SOCKET_TIMEOUT))?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
-    let listener: std::net::TcpListener = socket.into();
-    tiny_http::Server::from_listener(listener, None)
+    Ok(socket.into())
 }
 
 fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
@@ -282,8 +355,8 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
         // written once: stderr is unbuffered, and each formatted piece would be a system call.
         let line = format!(
             "{} {} {} {:.1}ms\n",
-            req.method,
-            req.path,
+            log_safe(&req.method),
+            log_safe(&req.path),
             status,
             started.elapsed().as_secs_f64() * 1000.0
         );
@@ -291,7 +364,26 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
     }
 }
 
-/// Read the body up to `limit` bytes; larger bodies are refused, when declared without reading.
+/// Text for the access log: control characters (and anything outside printable ASCII) escaped,
+/// so a request cannot forge or split log lines. The edge admits only visible ASCII in the
+/// method and path; this holds for any other caller too.
+fn log_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_ascii_graphic() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Take the body the edge has read (it refused bodies over the route's limit before they
+/// arrived); the size is checked again here so that no path depends on the edge alone.
 fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>> {
     let too_large = |size| Error::TooLarge {
         what: "the request body",
@@ -387,10 +479,7 @@ fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std
     }
 }
 
-/// Answer a request whose body was refused unread. tiny_http skips the rest of a body when the
-/// request is dropped; `respond` drops it after the answer is out, so the client learns at once
-/// (and, told `Connection: close`, can stop sending). The skipping is bounded by the socket's
-/// read timeout.
+/// Answer a request whose body was refused, and close the connection (`Connection: close`).
 fn send_unread(request: tiny_http::Request, response: &Response) -> std::io::Result<()> {
     let mut answer = tiny_http::Response::from_data(response.body.as_bytes().to_vec())
         .with_status_code(response.status);
@@ -475,6 +564,16 @@ mod tests {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(1_795_483_829), "Tue, 24 Nov 2026 01:30:29 GMT");
         assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn access_log_text_is_escaped() {
+        assert_eq!(log_safe("/share/abc"), "/share/abc");
+        assert_eq!(
+            log_safe("/a\nGET /forged 200"),
+            "/a\\u{a}GET\\u{20}/forged\\u{20}200"
+        );
+        assert_eq!(log_safe("\u{1b}[31m"), "\\u{1b}[31m");
     }
 
     #[test]

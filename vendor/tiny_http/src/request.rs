@@ -241,6 +241,34 @@ where
     })
 }
 
+/// bshare: a request whose body the connection thread has already read (see `bounded`).
+pub(crate) fn from_parts<W>(
+    method: Method,
+    path: String,
+    version: HTTPVersion,
+    headers: Vec<Header>,
+    remote_addr: Option<SocketAddr>,
+    body: Vec<u8>,
+    writer: W,
+) -> Request
+where
+    W: Write + Send + 'static,
+{
+    Request {
+        body_length: Some(body.len()),
+        data_reader: Some(Box::new(Cursor::new(body))),
+        response_writer: Some(Box::new(writer)),
+        remote_addr,
+        secure: false,
+        method,
+        path,
+        http_version: version,
+        headers,
+        must_send_continue: false,
+        notify_when_responded: None,
+    }
+}
+
 impl Request {
     /// Returns true if the request was made through HTTPS.
     #[inline]

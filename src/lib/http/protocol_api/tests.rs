@@ -30,6 +30,7 @@ fn config(dir: &std::path::Path) -> ServerConfig {
         request_limit_per_minute: 100,
         trusted_proxies: Vec::new(),
         page_cache_bytes: 1 << 20,
+        edge: crate::config::EdgeConfig::default(),
     }
 }
 
