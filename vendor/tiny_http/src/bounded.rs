@@ -435,6 +435,9 @@ struct Connection<'a> {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// The receive timeout last set on the socket: a keep-alive connection's idle waits all use
+    /// the same one, and a system call per request to set it again is measurable.
+    read_timeout: Option<Duration>,
 }
 
 impl<'a> Connection<'a> {
@@ -447,6 +450,7 @@ impl<'a> Connection<'a> {
             buf: vec![0u8; size].into_boxed_slice(),
             start: 0,
             end: 0,
+            read_timeout: None,
         }
     }
 
@@ -559,7 +563,15 @@ impl<'a> Connection<'a> {
             return Err(ErrorKind::TimedOut.into());
         }
         let wait = (deadline - now).max(Duration::from_millis(1));
-        self.stream.set_read_timeout(Some(wait))?;
+        // Within 5 ms of the last setting is close enough to the deadline.
+        let close_enough = self.read_timeout.is_some_and(|t| {
+            t <= wait && wait - t < Duration::from_millis(5)
+                || t > wait && t - wait < Duration::from_millis(5)
+        });
+        if !close_enough {
+            self.stream.set_read_timeout(Some(wait))?;
+            self.read_timeout = Some(wait);
+        }
         loop {
             match self.stream.read(&mut self.buf[self.end..]) {
                 Ok(n) => {
@@ -787,6 +799,7 @@ impl<'a> Connection<'a> {
         let mut sink = [0u8; 8192];
         while left > 0 && Instant::now() < linger_until {
             let wait = linger_until.saturating_duration_since(Instant::now());
+            self.read_timeout = None;
             if self
                 .stream
                 .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
@@ -922,13 +935,9 @@ impl Write for ResponseWriter {
             self.pending.extend_from_slice(buf);
             return Ok(buf.len());
         }
-        if !self.nonblocking {
-            self.stream.set_nonblocking(true)?;
-            self.nonblocking = true;
-        }
         let mut written = 0;
         while written < buf.len() {
-            match self.stream.write(&buf[written..]) {
+            match self.write_now(&buf[written..]) {
                 Ok(0) => {
                     self.failed = true;
                     return Err(ErrorKind::WriteZero.into());
@@ -950,6 +959,25 @@ impl Write for ResponseWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl ResponseWriter {
+    /// Write what the socket takes without waiting (`WouldBlock` when it takes nothing).
+    #[cfg(target_os = "linux")]
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // MSG_DONTWAIT: non-blocking for this call only, without two fcntl calls per response.
+        const MSG_DONTWAIT: i32 = 0x40;
+        socket2::SockRef::from(&self.stream).send_with_flags(buf, MSG_DONTWAIT)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.nonblocking {
+            self.stream.set_nonblocking(true)?;
+            self.nonblocking = true;
+        }
+        self.stream.write(buf)
     }
 }
 

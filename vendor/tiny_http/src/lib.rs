@@ -92,8 +92,6 @@
 #![allow(clippy::match_like_matches_macro)]
 #![allow(dead_code, unused_imports)] // bshare: newer rustc warnings in the vendored copy
 
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-compile_error!("bshare's copy of tiny_http serves plain HTTP only: terminate TLS at a proxy");
 
 use std::error::Error;
 use std::io::Error as IoError;
