@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::server::Worker;
-use super::{Request, Response};
+use super::context::Worker;
+use super::{Request, Response, announce, auth};
 use crate::blob::local::UPLOAD_CONTENT_TYPE;
 use crate::crypto;
 use crate::error::{Error, Result};
@@ -177,44 +177,6 @@ pub fn create_share_opencode(w: &mut Worker, req: &Request) -> Result<Response> 
     ))
 }
 
-/// The share `id`, checked: unknown → 404, deleted → 410, then the secret (from the
-/// `X-Share-Secret` header, else `body_secret`): missing → 401, wrong → 403.
-pub fn authorize(
-    w: &mut Worker,
-    req: &Request,
-    id: &str,
-    body_secret: Option<&str>,
-) -> Result<ShareRow> {
-    let row = live_share(w, id)?;
-    let secret = req
-        .header("x-share-secret")
-        .or(body_secret)
-        .filter(|s| !s.is_empty())
-        .ok_or(Error::MissingSecret)?;
-    if !crypto::secret_matches(secret, &row.secret_hash) {
-        return Err(Error::WrongSecret);
-    }
-    Ok(row)
-}
-
-/// The live share `id`: unknown (or an invalid id) → 404, deleted → 410.
-pub fn live_share(w: &mut Worker, id: &str) -> Result<ShareRow> {
-    if !is_valid_share_id(id) {
-        return Err(Error::ShareNotFound);
-    }
-    let row = w.store()?.get_share(id)?.ok_or(Error::ShareNotFound)?;
-    if row.deleted_at.is_some() {
-        return Err(Error::ShareGone);
-    }
-    Ok(row)
-}
-
-/// Tell this server's page cache and every other server that a share changed.
-pub fn announce_change(w: &mut Worker, id: &str) -> Result<()> {
-    w.app.cache.invalidate(id);
-    w.store()?.notify_change(id)
-}
-
 #[derive(Deserialize)]
 struct ResyncRequest {
     size: Option<u64>,
@@ -230,7 +192,7 @@ struct ResyncAnswer {
 /// `POST /api/share/:id/presign`: a fresh upload URL for re-sync.
 pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let body: ResyncRequest = req.json()?;
-    authorize(w, req, id, None)?;
+    auth::owner(w, req, id, None)?;
     check_size(w, body.size)?;
     let now = now_millis();
     let expires_at = now + w.app.config.upload_url_lifetime.as_millis() as i64;
@@ -239,7 +201,7 @@ pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Respons
             .blobs
             .presign_put(&object_key(id), body.size, w.app.config.upload_url_lifetime)?;
     w.store()?.note_upload(id, expires_at, now)?;
-    announce_change(w, id)?;
+    announce::changed(w, id)?;
     Ok(Response::json(
         200,
         &ResyncAnswer {
@@ -251,7 +213,7 @@ pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Respons
 
 /// `GET /api/share/:id`: the stored document.
 pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
-    live_share(w, id)?;
+    auth::live_share(w, id)?;
     if let crate::config::ObjectConfig::S3(crate::config::S3Config {
         public_url: Some(public),
         ..
@@ -279,41 +241,40 @@ struct DeleteRequest {
 
 /// `DELETE /api/share/:id`: keep a tombstone, remove the object. The secret comes in
 /// `X-Share-Secret` or, as OpenCode sends it, in the JSON body.
+///
+/// Deleting a share already gone: with its secret, an object a failed earlier delete left behind
+/// is removed now. bshare's own clients (secret in the header) are then told 410, which they
+/// report as "already gone"; OpenCode (secret in the body) is told 200. OpenCode keeps its record
+/// of a share until the server accepts its `/unshare`, and a share it made can also be taken down
+/// elsewhere: with a 410 its unshare would fail for good and the session would keep showing a dead
+/// link. Without the right secret a deleted share answers 410, so nothing is learnt that the page
+/// does not say.
 pub fn delete_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let body: DeleteRequest = req.json()?;
-    match authorize(w, req, id, body.secret.as_deref()) {
-        Ok(_) => {}
-        Err(Error::ShareGone) => {
-            // Deleted before. If that delete could not reach the object store, the owner's retry
-            // removes the object now; the answer stays 410.
-            delete_object_of_tombstone(w, req, id, body.secret.as_deref())?;
-            return Err(Error::ShareGone);
+    let row = auth::share(w, id)?;
+    let secret = auth::presented_secret(req, body.secret.as_deref());
+    if let Err(gone) = auth::check_live(&row) {
+        if !auth::secret_matches(&row, secret) {
+            return Err(gone);
         }
-        Err(e) => return Err(e),
+        w.app.blobs.delete(&object_key(id))?;
+        if req.header("x-share-secret").is_some() {
+            return Err(gone);
+        }
+        return Ok(Response::json(200, &serde_json::json!({ "ok": true })));
+    }
+    if secret.is_none() {
+        return Err(Error::MissingSecret);
+    }
+    if !auth::secret_matches(&row, secret) {
+        return Err(Error::WrongSecret);
     }
     // Tombstone first: the UPDATE waits for a sync merge holding the share's row lock, and any
     // write after it sees the tombstone, so the content cannot come back once the object is gone.
     w.store()?.mark_deleted(id, now_millis())?;
-    announce_change(w, id)?;
+    announce::changed(w, id)?;
     w.app.blobs.delete(&object_key(id))?;
     Ok(Response::json(200, &serde_json::json!({ "ok": true })))
-}
-
-/// Remove the object of a deleted share when the caller holds its secret.
-fn delete_object_of_tombstone(
-    w: &mut Worker,
-    req: &Request,
-    id: &str,
-    body_secret: Option<&str>,
-) -> Result<()> {
-    let secret = req.header("x-share-secret").or(body_secret);
-    let row = w.store()?.get_share(id)?;
-    if let (Some(secret), Some(row)) = (secret, row)
-        && crypto::secret_matches(secret, &row.secret_hash)
-    {
-        w.app.blobs.delete(&object_key(id))?;
-    }
-    Ok(())
 }
 
 /// `PUT /blob/sessions/:id.json`: an upload through a URL the local store signed.
@@ -347,7 +308,7 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
     }
     let id = file.trim_end_matches(".json").to_owned();
     // A URL issued before the owner deleted the share must not bring its content back.
-    live_share(w, &id)?;
+    auth::live_share(w, &id)?;
     if !w.store()?.consume_nonce(&grant.nonce, grant.expires_at)? {
         return Err(Error::UploadRefused(
             "this upload URL was already used; ask the server for a new one",
@@ -365,7 +326,7 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
         Ok(())
     })?;
     w.store()?.touch_share(&id, now)?;
-    announce_change(w, &id)?;
+    announce::changed(w, &id)?;
     Ok(Response::new(200, "text/plain", Vec::new()).with_header("ETag", format!("\"{tag}\"")))
 }
 

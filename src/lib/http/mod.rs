@@ -1,8 +1,12 @@
 //! The HTTP side of `bshare serve`: the server's own request and response types, so handlers are
-//! plain functions testable without a socket; the worker pool over tiny_http lives in `server`.
+//! plain functions testable without a socket; the worker pool over tiny_http lives in `server`, the
+//! per-request context in `context`, the route table in `routes`.
 
+pub mod announce;
 pub mod api;
+pub mod auth;
 pub mod cache;
+pub mod context;
 pub mod protocol_api;
 pub mod ratelimit;
 pub mod renderer;
@@ -147,5 +151,31 @@ impl Response {
             response = response.with_header("Retry-After", retry_after.to_string());
         }
         response.with_header("Cache-Control", "no-store")
+    }
+}
+
+/// A configuration for tests: SQLite and local objects in `dir`.
+#[cfg(test)]
+pub(crate) fn test_config(dir: &std::path::Path) -> crate::config::ServerConfig {
+    use crate::config::{DatabaseConfig, ObjectConfig, ServerConfig};
+    ServerConfig {
+        bind: "127.0.0.1:0".into(),
+        base_url: Some("http://share.test".into()),
+        data_dir: dir.to_owned(),
+        database: DatabaseConfig::Sqlite {
+            path: dir.join("bshare.db"),
+        },
+        objects: ObjectConfig::Local {
+            dir: dir.join("objects"),
+        },
+        workers: 1,
+        max_document_bytes: ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES,
+        max_api_body_bytes: ServerConfig::DEFAULT_MAX_API_BODY_BYTES,
+        upload_url_lifetime: std::time::Duration::from_secs(3600),
+        create_limit_per_hour: 10,
+        request_limit_per_minute: 100,
+        trusted_proxies: Vec::new(),
+        page_cache_bytes: 1 << 20,
+        edge: crate::config::EdgeConfig::default(),
     }
 }

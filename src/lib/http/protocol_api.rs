@@ -2,17 +2,14 @@
 //! document, and the document read back as OpenCode's item list.
 //!
 //! Creating (`POST /api/share`) and deleting (`DELETE /api/share/:id`, secret in the body) are the
-//! share API's own handlers in `api` (deleting a share already gone succeeds for OpenCode, below);
-//! the merge itself is `crate::protocol`.
+//! share API's own handlers in `api`; the merge itself is `crate::protocol`.
 
-use serde::Deserialize;
 use serde_json::json;
 
-use super::server::Worker;
-use super::{Request, Response, api};
-use crate::crypto;
+use super::context::Worker;
+use super::{Request, Response, announce, api, auth};
 use crate::error::{Error, Result};
-use crate::model::{ShareData, is_valid_share_id, now_millis, object_key};
+use crate::model::{ShareData, now_millis, object_key};
 use crate::protocol::{self, SyncRequest};
 
 /// `POST /api/share/:id/sync`: merge `{secret, data: [{type, data}]}` into the share's document.
@@ -28,7 +25,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         secret: Option<String>,
     }
     let SecretOnly { secret } = req.json()?;
-    if let Err(err) = api::authorize(w, req, id, secret.as_deref()) {
+    if let Err(err) = auth::owner(w, req, id, secret.as_deref()) {
         // Sync is exempt from the per-address request limit (a lost batch is lost for good:
         // OpenCode does not send it again), but failed attempts count, so secrets cannot be
         // guessed faster than any other request is allowed.
@@ -73,14 +70,14 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         Ok(())
     })?;
     w.store()?.touch_share(id, now)?;
-    api::announce_change(w, id)?;
+    announce::changed(w, id)?;
     Ok(Response::json(200, &json!({})))
 }
 
 /// `GET /api/share/:id/data`: the document as OpenCode's item list, what `opencode import <url>`
 /// reads. Works for every share, however its document was uploaded.
 pub fn get_share_items(w: &mut Worker, id: &str) -> Result<Response> {
-    api::live_share(w, id)?;
+    auth::live_share(w, id)?;
     let (bytes, _) = api::stored_document(w, id)?;
     let doc = api::parse_document(&bytes).map_err(|e| {
         Error::internal(format!(
@@ -91,43 +88,6 @@ pub fn get_share_items(w: &mut Worker, id: &str) -> Result<Response> {
         Response::new(200, "application/json", protocol::items_json(&doc)?)
             .with_header("Cache-Control", "no-cache"),
     )
-}
-
-#[derive(Deserialize)]
-struct DeleteRequest {
-    secret: Option<String>,
-}
-
-/// `DELETE /api/share/:id`: the share API's delete, except that OpenCode deleting a share that is
-/// already gone is told it is gone (200), not refused (410).
-///
-/// OpenCode keeps its record of a share until the server accepts its `/unshare`, and a share it
-/// made can also be taken down elsewhere (`bshare unshare`, another machine): with a 410 its
-/// unshare would fail for good and the session would keep showing a dead link. OpenCode is the
-/// client that sends the secret in the body; bshare's own clients send `X-Share-Secret` and are
-/// told 410, which they report as "already gone". Without the right secret a deleted share answers
-/// 410, so nothing is learnt that the page does not say.
-pub fn delete_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
-    match api::delete_share(w, req, id) {
-        Err(Error::ShareGone) if opencode_owns_tombstone(w, req, id)? => {
-            Ok(Response::json(200, &json!({ "ok": true })))
-        }
-        other => other,
-    }
-}
-
-fn opencode_owns_tombstone(w: &mut Worker, req: &Request, id: &str) -> Result<bool> {
-    if req.header("x-share-secret").is_some() || !is_valid_share_id(id) {
-        return Ok(false);
-    }
-    let body: DeleteRequest = req.json()?;
-    let Some(secret) = body.secret.filter(|s| !s.is_empty()) else {
-        return Ok(false);
-    };
-    let row = w.store()?.get_share(id)?;
-    Ok(row.is_some_and(|row| {
-        row.deleted_at.is_some() && crypto::secret_matches(&secret, &row.secret_hash)
-    }))
 }
 
 fn empty_document(id: &str, session_id: &str, created_at: i64) -> ShareData {

@@ -7,8 +7,8 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use super::cache::CachedPage;
-use super::server::Worker;
-use super::{Body, Request, Response, api};
+use super::context::Worker;
+use super::{Body, Request, Response, api, auth};
 use crate::error::Error;
 use crate::model::{is_valid_share_id, now_millis, object_key};
 use crate::render;
@@ -141,7 +141,7 @@ enum Variant {
 }
 
 fn document_variant(w: &mut Worker, id: &str, variant: Variant) -> Result<Response, Error> {
-    api::live_share(w, id)?;
+    auth::live_share(w, id)?;
     let (bytes, _) = api::stored_document(w, id)?;
     let response = match variant {
         Variant::Json => Response::new(200, "application/json", bytes),
@@ -171,7 +171,7 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
         }
     }
     let epoch = w.app.cache.epoch();
-    let row = api::live_share(w, id)?;
+    let row = auth::live_share(w, id)?;
     let (bytes, object_tag) = api::stored_document(w, id)?;
     let doc = match api::parse_document(&bytes) {
         Ok(doc) => doc,

@@ -5,33 +5,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::config::{DatabaseConfig, ObjectConfig, ServerConfig};
-use crate::http::server::{App, Worker};
+use crate::config::ServerConfig;
+use crate::http::context::{App, Worker};
 use crate::http::{Request, Response, routes};
 use crate::model::ShareData;
 use crate::protocol::{self, SyncItem};
 
 fn config(dir: &std::path::Path) -> ServerConfig {
-    ServerConfig {
-        bind: "127.0.0.1:0".into(),
-        base_url: Some("http://share.test".into()),
-        data_dir: dir.to_owned(),
-        database: DatabaseConfig::Sqlite {
-            path: dir.join("bshare.db"),
-        },
-        objects: ObjectConfig::Local {
-            dir: dir.join("objects"),
-        },
-        workers: 1,
-        max_document_bytes: ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES,
-        max_api_body_bytes: ServerConfig::DEFAULT_MAX_API_BODY_BYTES,
-        upload_url_lifetime: std::time::Duration::from_secs(3600),
-        create_limit_per_hour: 10,
-        request_limit_per_minute: 100,
-        trusted_proxies: Vec::new(),
-        page_cache_bytes: 1 << 20,
-        edge: crate::config::EdgeConfig::default(),
-    }
+    crate::http::test_config(dir)
 }
 
 struct Server {

@@ -1,0 +1,60 @@
+//! Who may do what to a share: the share must exist and be live, and changing it takes its secret.
+//! Handlers call these before touching a share; nothing else compares secrets.
+
+use super::Request;
+use super::context::Worker;
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::model::is_valid_share_id;
+use crate::store::ShareRow;
+
+/// The share `id` as stored, live or not: unknown (or an invalid id) → 404.
+pub fn share(w: &mut Worker, id: &str) -> Result<ShareRow> {
+    if !is_valid_share_id(id) {
+        return Err(Error::ShareNotFound);
+    }
+    w.store()?.get_share(id)?.ok_or(Error::ShareNotFound)
+}
+
+/// `Err` (410) when `row` is a tombstone.
+pub fn check_live(row: &ShareRow) -> Result<()> {
+    if row.deleted_at.is_some() {
+        return Err(Error::ShareGone);
+    }
+    Ok(())
+}
+
+/// The live share `id`: unknown → 404, deleted → 410.
+pub fn live_share(w: &mut Worker, id: &str) -> Result<ShareRow> {
+    let row = share(w, id)?;
+    check_live(&row)?;
+    Ok(row)
+}
+
+/// The secret a request presents: the `X-Share-Secret` header, else the one from its body.
+pub fn presented_secret<'a>(req: &'a Request, body_secret: Option<&'a str>) -> Option<&'a str> {
+    req.header("x-share-secret")
+        .or(body_secret)
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether `secret` is `row`'s (constant time).
+pub fn secret_matches(row: &ShareRow, secret: Option<&str>) -> bool {
+    secret.is_some_and(|s| crypto::secret_matches(s, &row.secret_hash))
+}
+
+/// The live share `id` for its owner: unknown → 404, deleted → 410, then the secret: missing →
+/// 401, wrong → 403.
+pub fn owner(
+    w: &mut Worker,
+    req: &Request,
+    id: &str,
+    body_secret: Option<&str>,
+) -> Result<ShareRow> {
+    let row = live_share(w, id)?;
+    let secret = presented_secret(req, body_secret).ok_or(Error::MissingSecret)?;
+    if !secret_matches(&row, Some(secret)) {
+        return Err(Error::WrongSecret);
+    }
+    Ok(row)
+}

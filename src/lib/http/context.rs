@@ -1,0 +1,142 @@
+//! The per-request context: `App` (what every worker shares: configuration, stores, caches,
+//! limits) and `Worker` (one worker's own database connection). Handlers take a `&mut Worker`;
+//! nothing here knows the HTTP library underneath.
+
+use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use super::cache::PageCache;
+use super::ratelimit::RequestLimiter;
+use super::{Request, Response, routes};
+use crate::blob::{self, BlobStore};
+use crate::config::{ObjectConfig, ServerConfig};
+use crate::error::{Error, Result};
+use crate::store::{self, Change, Connector, MetaStore};
+
+/// Everything the workers share.
+pub struct App {
+    pub config: ServerConfig,
+    pub connector: Arc<dyn Connector>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub cache: PageCache,
+    pub limiter: RequestLimiter,
+    pub renderer: super::renderer::Renderer,
+    /// Key of the client-address hashes (shared by all instances through the database).
+    pub address_key: Vec<u8>,
+}
+
+impl App {
+    /// Open the stores for `config` (whose `base_url` must be final). Fails with a sentence that
+    /// says what is wrong.
+    pub fn open(config: ServerConfig) -> Result<Arc<Self>> {
+        let connector = store::open(&config.database)?;
+        let mut conn = connector.connect()?;
+        let address_key = conn.server_key("client-address")?;
+        let signing_key = match &config.objects {
+            ObjectConfig::Local { .. } => conn.server_key("local-upload-signing")?,
+            ObjectConfig::S3(_) => Vec::new(),
+        };
+        let blobs = blob::open(&config.objects, config.base_url(), signing_key)?;
+        let app = Arc::new(Self {
+            cache: PageCache::new(config.page_cache_bytes),
+            limiter: RequestLimiter::new(config.request_limit_per_minute),
+            renderer: super::renderer::Renderer::start()?,
+            config,
+            connector,
+            blobs,
+            address_key,
+        });
+        let weak = Arc::downgrade(&app);
+        app.connector.listen(Arc::new(move |change| {
+            if let Some(app) = weak.upgrade() {
+                match change {
+                    Change::Share(id) => app.cache.invalidate(&id),
+                    Change::All => app.cache.clear(),
+                }
+            }
+        }));
+        Ok(app)
+    }
+
+    /// The keyed hash that stands for a client address wherever one is counted.
+    pub fn client_hash(&self, client: IpAddr) -> [u8; 16] {
+        let full = crate::crypto::hmac_sha256(&self.address_key, client.to_string().as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    pub fn worker(self: &Arc<Self>) -> Worker {
+        Worker {
+            app: Arc::clone(self),
+            store: None,
+            next_prune: 0,
+        }
+    }
+}
+
+/// One worker's state: its own database connection.
+pub struct Worker {
+    pub app: Arc<App>,
+    store: Option<Box<dyn MetaStore>>,
+    next_prune: i64,
+}
+
+impl Worker {
+    /// This worker's connection, made on first use and after a failure.
+    pub fn store(&mut self) -> Result<&mut dyn MetaStore> {
+        if self.store.is_none() {
+            self.store = Some(self.app.connector.connect()?);
+        }
+        match self.store.as_deref_mut() {
+            Some(store) => Ok(store),
+            None => Err(Error::internal("no database connection")),
+        }
+    }
+
+    /// Handle one request, turning panics into a 500.
+    pub fn handle(&mut self, req: &Request) -> Response {
+        let result = catch_unwind(AssertUnwindSafe(|| routes::route(self, req)));
+        let response = match result {
+            Ok(response) => response,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                eprintln!(
+                    "bshare: handler panicked on {} {}: {what}",
+                    req.method, req.path
+                );
+                // The connection may be mid-transaction: start afresh.
+                self.store = None;
+                Response::from_error(&Error::internal("handler panicked"))
+            }
+        };
+        self.after_request(&response);
+        response
+    }
+
+    fn after_request(&mut self, response: &Response) {
+        if response.status == 503 {
+            // A failed connection is dropped; the next request makes a new one.
+            self.store = None;
+        }
+        let now = crate::model::now_millis();
+        if now >= self.next_prune {
+            self.next_prune = now + 10 * 60 * 1000;
+            if let Ok(store) = self.store() {
+                let _ = store.prune(now);
+            }
+        }
+    }
+
+    /// Log a failure the client sees only as a sentence.
+    pub fn log_error(&self, req: &Request, err: &Error) {
+        if err.status() >= 500 {
+            eprintln!("bshare: {} {}: {}", req.method, req.path, err.chain());
+        }
+    }
+}
