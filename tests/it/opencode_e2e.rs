@@ -388,7 +388,8 @@ impl OpenCode {
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let bytes = body.map(Value::to_string);
-        let r = http(
+        let r = crate::support::http_within(
+            Duration::from_secs(180),
             method,
             &self.url(path),
             &[("Content-Type", "application/json")],

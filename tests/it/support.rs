@@ -648,10 +648,10 @@ impl Resp {
     }
 }
 
-fn agent() -> ureq::Agent {
+fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
+        .timeout_global(Some(timeout))
         .max_redirects(0)
         .build()
         .into()
@@ -660,7 +660,19 @@ fn agent() -> ureq::Agent {
 /// One HTTP request; the status is returned, never turned into an error. Transport failures
 /// (connection refused) come back as status 0.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
-    let agent = agent();
+    http_within(Duration::from_secs(30), method, url, headers, body)
+}
+
+/// `http` with a longer wait, for calls that do real work on the other side (OpenCode running a
+/// prompt through its model loop on a busy machine).
+pub fn http_within(
+    timeout: Duration,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Resp {
+    let agent = agent(timeout);
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (n, v) in headers {
         builder = builder.header(*n, *v);
