@@ -635,13 +635,19 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
 /// A GET over a raw socket, for what an HTTP client library would hide (compression): returns the
 /// status line and headers as text, and the body bytes as sent.
 pub fn raw_get(url: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
+    raw_request("GET", url, headers)
+}
+
+/// A request over a raw socket with `Connection: close`: the head as text and every byte the
+/// server sent after it (for a HEAD, what a client library would not read).
+pub fn raw_request(method: &str, url: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (n, v) in headers {
         request.push_str(&format!("{n}: {v}\r\n"));
     }
