@@ -4,6 +4,7 @@
 //! Run with `cargo bench --bench server` (needs `wrk`, `nginx`, `pgbench`, `taskset` and a
 //! PostgreSQL: `BSHARE_BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
 //! Prints its figures; asserts nothing about speed (the machines are shared and noisy).
+//! With `BSHARE_BENCH_SHORT=1` (the test command) each load runs for 1 s instead of 8.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,7 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SECONDS: &str = "8";
+/// Seconds per load (wrk, pgbench).
+fn seconds() -> &'static str {
+    if short() { "1" } else { "8" }
+}
+
+/// `BSHARE_BENCH_SHORT=1` (the test command): a run of a few seconds that goes through every
+/// measurement once, to show the benchmark still works; its figures are not the recorded ones.
+fn short() -> bool {
+    std::env::var_os("BSHARE_BENCH_SHORT").is_some_and(|v| v == "1")
+}
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -30,6 +40,9 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
 
     println!("# bshare serve benchmark ({} cores)", num_cores());
+    if short() {
+        println!("(short run: BSHARE_BENCH_SHORT=1; not the recorded figures)");
+    }
     startup_time(&bin, tmp.path());
     repeat_view(&bin, tmp.path(), &doc);
     creates(&bin, tmp.path());
@@ -157,18 +170,24 @@ fn wrk(port: u16, path: &str, connections: u32, extra: &[&str]) -> f64 {
             "wrk",
             "-t1",
             &format!("-c{connections}"),
-            &format!("-d{SECONDS}s"),
+            &format!("-d{}s", seconds()),
         ])
         .args(extra)
         .arg(format!("http://127.0.0.1:{port}{path}"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let rps = text
+    let rps: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
+    // A load that measured nothing is a broken benchmark, not a slow server.
+    assert!(
+        rps > 0.0,
+        "wrk measured nothing on {path}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if text.contains("Non-2xx") {
         println!(
             "  (wrk saw non-2xx answers: {})",
@@ -373,7 +392,7 @@ fn creates(bin: &Path, tmp: &Path) {
     )
     .unwrap();
     let out = Command::new("pgbench")
-        .args(["-n", "-c", "4", "-j", "1", "-T", SECONDS, "-f"])
+        .args(["-n", "-c", "4", "-j", "1", "-T", seconds(), "-f"])
         .arg(&sql)
         .arg(&url)
         .output()
@@ -385,13 +404,12 @@ fn creates(bin: &Path, tmp: &Path) {
         .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    if tps == 0.0 {
-        println!(
-            "  pgbench failed: {}{}",
-            text,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    assert!(
+        tps > 0.0,
+        "pgbench failed: {}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!(
         "creating a share, 4 clients, PostgreSQL: bshare {ours:.0} req/s, pgbench INSERT {tps:.0} tps — {:.2}× pgbench (target ≥ 0.5)",
         ours / tps.max(1.0)
