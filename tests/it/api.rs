@@ -931,6 +931,130 @@ fn s3_public_url_sends_document_reads_to_the_bucket() {
     assert!(page.text().contains("List comprehension vs map"));
 }
 
+/// A forward HTTP proxy for tests: each connection's request (`GET http://host/path`) goes to
+/// 127.0.0.1:`port` as a client that resolved `host` would send it (`GET /path`, `Host: host`).
+/// Returns the port it listens on. One request per connection, as the S3 client sends them.
+fn origin_form_proxy(port: u16) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    return;
+                }
+                let mut parts = first.splitn(3, ' ');
+                let (method, target, version) = (
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                );
+                let rest = target.strip_prefix("http://").unwrap_or(target);
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let Ok(mut upstream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                    return;
+                };
+                let _ = write!(upstream, "{method} {path} {version}");
+                // The host is the URL's, whatever the client's Host header says (RFC 9112
+                // §3.2.2: attohttpc names the proxy there).
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() || line.is_empty() {
+                        return;
+                    }
+                    let end = line == "\r\n";
+                    if line.to_ascii_lowercase().starts_with("host:") {
+                        line = format!("Host: {authority}\r\n");
+                    }
+                    let _ = upstream.write_all(line.as_bytes());
+                    if end {
+                        break;
+                    }
+                }
+                // The body, then the answer back.
+                let mut back = upstream.try_clone().unwrap();
+                let mut client = client;
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut reader, &mut upstream);
+                });
+                let _ = std::io::copy(&mut back, &mut client);
+            });
+        }
+    });
+    own
+}
+
+#[test]
+fn s3_virtual_host_addressing_reaches_the_bucket_as_bucket_dot_host() {
+    // s3s-fs answers `bshare-test.localhost:PORT` as the bucket. That name does not resolve on
+    // every machine, so the server's S3 client reaches s3s-fs through http_proxy, a proxy that
+    // sends each request on as if the name had resolved to 127.0.0.1; the upload below connects
+    // to 127.0.0.1 and names the host likewise.
+    let s3 = S3Server::start_virtual_host();
+    let db = PgDb::create();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://localhost:{}", s3.port);
+    let proxy = format!("http://127.0.0.1:{}", origin_form_proxy(s3.port));
+    let env = vec![
+        (
+            "BSHARE_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        ("DATABASE_URL".to_owned(), db.url.clone()),
+        ("S3_BUCKET".to_owned(), s3.bucket.clone()),
+        ("S3_ENDPOINT".to_owned(), endpoint),
+        ("S3_REGION".to_owned(), "us-east-1".to_owned()),
+        ("S3_ADDRESSING".to_owned(), "virtual".to_owned()),
+        ("S3_ACCESS_KEY_ID".to_owned(), s3.access_key.clone()),
+        ("S3_SECRET_ACCESS_KEY".to_owned(), s3.secret_key.clone()),
+        ("http_proxy".to_owned(), proxy.clone()),
+        ("HTTP_PROXY".to_owned(), proxy),
+        // Whatever the calling shell excludes from proxying (an empty list would exclude all).
+        ("no_proxy".to_owned(), "example.invalid".to_owned()),
+        ("NO_PROXY".to_owned(), "example.invalid".to_owned()),
+    ];
+    let server = Server::start(&env, &[]);
+    let short = read_data(SHORT);
+    let created = create_share(&server, None, Some(short.len()));
+    let id = created["shareId"].as_str().unwrap();
+    let host = format!("bshare-test.localhost:{}", s3.port);
+    let presigned = created["presignedUrl"].as_str().unwrap();
+    let path = presigned
+        .strip_prefix(&format!("http://{host}"))
+        .unwrap_or_else(|| panic!("not a virtual-host URL: {presigned}"));
+    assert!(
+        path.starts_with(&format!("/sessions/{id}.json?")),
+        "the bucket is in the host, not the path: {presigned}"
+    );
+
+    // PUT to the presigned URL, to 127.0.0.1 with the bucket's host name.
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", s3.port)).unwrap();
+    write!(
+        conn,
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        short.len()
+    )
+    .unwrap();
+    conn.write_all(&short).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        std::fs::read(s3.object_path(&format!("sessions/{id}.json"))).unwrap(),
+        short
+    );
+
+    // The server reads it back the same way.
+    let r = get(&server.url(&format!("/api/share/{id}")));
+    assert_eq!((r.status, r.body == short), (200, true), "{}", r.text());
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert!(page.text().contains("List comprehension vs map"));
+}
+
 #[test]
 fn postgres_outage_gives_503_then_recovers() {
     let cluster = PgCluster::start();

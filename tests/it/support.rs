@@ -333,6 +333,8 @@ pub struct S3Server {
     pub secret_key: String,
     pub port: u16,
     pub root: PathBuf,
+    /// Domain names for virtual-hosted-style requests (`bucket.domain`), if any.
+    domains: Vec<String>,
 }
 
 fn s3s_fs_path() -> PathBuf {
@@ -354,15 +356,43 @@ fn s3s_fs_path() -> PathBuf {
 
 impl S3Server {
     pub fn start() -> Self {
+        Self::start_inner(false)
+    }
+
+    /// s3s-fs that also answers virtual-hosted-style requests for `bucket.localhost:PORT`.
+    pub fn start_virtual_host() -> Self {
+        Self::start_inner(true)
+    }
+
+    fn start_inner(virtual_host: bool) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
         let bucket = "bshare-test".to_owned();
         std::fs::create_dir_all(root.path().join(&bucket)).expect("bucket dir");
         let access_key = format!("AK{}", random_suffix());
         let secret_key = format!("SK{}", random_suffix());
-        // Port 0: s3s-fs binds a free port itself and names it (no other process can take it in
-        // between).
-        let (child, port) = spawn_s3s_fs(0, &access_key, &secret_key, root.path())
-            .unwrap_or_else(|e| panic!("s3s-fs did not start: {e}"));
+        let (child, port, domains) = if virtual_host {
+            // s3s-fs matches the Host header, port included, against its domain: the port must
+            // be known before it starts. Another one is tried if it was taken meanwhile.
+            let mut tries = 0;
+            loop {
+                let port = free_port();
+                let domains = vec![format!("localhost:{port}")];
+                match spawn_s3s_fs(port, &access_key, &secret_key, root.path(), &domains) {
+                    Ok((child, port)) => break (child, port, domains),
+                    Err(e) if tries < 5 => {
+                        tries += 1;
+                        eprintln!("s3s-fs did not start on port {port} ({e}); trying another");
+                    }
+                    Err(e) => panic!("s3s-fs did not start: {e}"),
+                }
+            }
+        } else {
+            // Port 0: s3s-fs binds a free port itself and names it (no other process can take
+            // it in between).
+            let (child, port) = spawn_s3s_fs(0, &access_key, &secret_key, root.path(), &[])
+                .unwrap_or_else(|e| panic!("s3s-fs did not start: {e}"));
+            (child, port, Vec::new())
+        };
         Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -372,6 +402,7 @@ impl S3Server {
             port,
             root: root.path().to_owned(),
             _root: root,
+            domains,
         }
     }
 
@@ -386,7 +417,13 @@ impl S3Server {
         // try again.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match spawn_s3s_fs(self.port, &self.access_key, &self.secret_key, &self.root) {
+            match spawn_s3s_fs(
+                self.port,
+                &self.access_key,
+                &self.secret_key,
+                &self.root,
+                &self.domains,
+            ) {
                 Ok((child, _)) => {
                     self.child = child;
                     return;
@@ -411,10 +448,12 @@ fn spawn_s3s_fs(
     access_key: &str,
     secret_key: &str,
     root: &Path,
+    domains: &[String],
 ) -> Result<(Child, u16), String> {
     let mut child = Command::new(s3s_fs_path())
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--access-key", access_key, "--secret-key", secret_key])
+        .args(domains.iter().flat_map(|d| ["--domain", d.as_str()]))
         .arg(root)
         .env("RUST_LOG", "s3s_fs=info")
         .stdout(Stdio::piped())
