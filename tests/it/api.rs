@@ -743,8 +743,9 @@ mod document_routes {
     }
 }
 
-/// `/share/<id>`, `.md` and `.json` through their life: 200, 304, 404, 410, with the page
-/// headers on every answer, and `HEAD` answered like `GET` without a body on every route.
+/// `/share/<id>`, `.md` and `.json` through their life: 200, 304 with the ETag (until a re-sync),
+/// 404, 410, with the page headers on every answer, and `HEAD` answered like `GET` without a
+/// body on every route.
 fn document_routes(stores: Stores) {
     let env = Env::new(stores);
     let server = env.server(&[]);
@@ -795,6 +796,23 @@ fn document_routes(stores: Stores) {
     assert_page_headers(&raw, ".json");
     assert_eq!(raw.body, long, "the document as uploaded");
 
+    // Both variants have an ETag: a poll with it is a 304 with no body, until the share changes.
+    for (suffix, first) in [(".md", &md), (".json", &raw)] {
+        let etag = first
+            .header("etag")
+            .unwrap_or_else(|| panic!("{suffix} has no ETag"));
+        let r = http(
+            "GET",
+            &server.url(&format!("/share/{id}{suffix}")),
+            &[("If-None-Match", etag)],
+            None,
+        );
+        assert_eq!(r.status, 304, "{suffix}");
+        assert!(r.body.is_empty(), "{suffix}");
+        assert_eq!(r.header("etag"), Some(etag), "{suffix}");
+        assert_page_headers(&r, &format!("304 {suffix}"));
+    }
+
     // Every route answers HEAD as it answers GET, without the body.
     let stylesheet = bshare::render::stylesheet_path();
     let routes = [
@@ -835,8 +853,32 @@ fn document_routes(stores: Stores) {
         assert_eq!(r.status, 404, "an invalid id {suffix}");
     }
 
-    // Deleted: 410 for the page and both variants.
+    // Another version: the old ETags no longer match.
+    let short = read_data(SHORT);
     let (h, secret) = secret_header(&created);
+    let fresh = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[(h, &secret)],
+        None,
+    )
+    .json();
+    assert_eq!(
+        upload(fresh["presignedUrl"].as_str().unwrap(), &short).status,
+        200
+    );
+    for (suffix, first) in [(".md", &md), (".json", &raw)] {
+        let r = http(
+            "GET",
+            &server.url(&format!("/share/{id}{suffix}")),
+            &[("If-None-Match", first.header("etag").unwrap())],
+            None,
+        );
+        assert_eq!(r.status, 200, "{suffix} after a re-sync");
+        assert_ne!(r.header("etag"), first.header("etag"), "{suffix}");
+    }
+
+    // Deleted: 410 for the page and both variants.
     let r = http(
         "DELETE",
         &server.url(&format!("/api/share/{id}")),
