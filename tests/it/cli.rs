@@ -213,15 +213,26 @@ impl Machine {
                 let db =
                     rusqlite::Connection::open(self.opencode_dir().join("opencode.db")).unwrap();
                 db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-                db.execute("DELETE FROM session WHERE id = ?1", [session_id])
+                let deleted = db
+                    .execute("DELETE FROM session WHERE id = ?1", [session_id])
                     .unwrap();
+                assert_eq!(deleted, 1, "session {session_id} was not in opencode.db");
             }
             Layout::JsonTree => {
+                // The session file sits in its project's directory: exactly one must go.
+                let mut removed = 0;
                 for dir in std::fs::read_dir(self.opencode_dir().join("storage/session")).unwrap() {
-                    let _ = std::fs::remove_file(
-                        dir.unwrap().path().join(format!("{session_id}.json")),
-                    );
+                    let file = dir.unwrap().path().join(format!("{session_id}.json"));
+                    match std::fs::remove_file(&file) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => panic!("cannot remove {}: {e}", file.display()),
+                    }
                 }
+                assert_eq!(
+                    removed, 1,
+                    "session {session_id} was not in storage/session"
+                );
             }
         }
     }

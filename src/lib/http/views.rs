@@ -1,7 +1,7 @@
 //! The share page and its variants (`/share/:id`, `.md`, `.json`), the stylesheet, the index page.
 //!
 //! A repeat view is served from the page cache (see `cache`) with no database trip and no render;
-//! `ETag`/`If-None-Match` turn a browser's reload into a 304.
+//! `ETag`/`If-None-Match` turn a browser's reload (or an agent's poll of `.md`/`.json`) into a 304.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -125,7 +125,7 @@ pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
     }
     let result = match variant {
         Variant::Html => html_page(w, req, id),
-        Variant::Markdown | Variant::Json => document_variant(w, id, variant),
+        Variant::Markdown | Variant::Json => document_variant(w, req, id, variant),
     };
     result.unwrap_or_else(|err| {
         w.log_error(req, &err);
@@ -140,21 +140,53 @@ enum Variant {
     Json,
 }
 
-fn document_variant(w: &mut Worker, id: &str, variant: Variant) -> Result<Response, Error> {
+/// `.md` and `.json`: built on each request (no cache), but with an `ETag`, so a reader or agent
+/// that polls them gets a 304 while nothing changed.
+fn document_variant(
+    w: &mut Worker,
+    req: &Request,
+    id: &str,
+    variant: Variant,
+) -> Result<Response, Error> {
     auth::live_share(w, id)?;
     let (bytes, _) = api::stored_document(w, id)?;
-    let response = match variant {
-        Variant::Json => Response::new(200, "application/json", bytes),
+    let (content_type, body) = match variant {
+        Variant::Json => ("application/json", bytes),
         _ => {
             let doc = api::parse_document(&bytes).map_err(|_| damaged())?;
-            Response::new(
-                200,
+            (
                 "text/markdown; charset=utf-8",
-                render::render_transcript_markdown(&doc),
+                render::render_transcript_markdown(&doc).into_bytes(),
             )
         }
     };
-    Ok(with_page_headers(response).with_header("Cache-Control", "no-cache"))
+    let etag = etag_of(&body);
+    let response = if not_modified(req, &etag) {
+        Response {
+            status: 304,
+            headers: Vec::new(),
+            body: Body::Owned(Vec::new()),
+        }
+    } else {
+        Response::new(200, content_type, body)
+    };
+    Ok(with_page_headers(response)
+        .with_header("ETag", etag)
+        .with_header("Cache-Control", "no-cache"))
+}
+
+/// A quoted strong ETag for `body`.
+fn etag_of(body: &[u8]) -> String {
+    format!(
+        "\"{}\"",
+        &crate::crypto::hex(&crate::crypto::sha256(body))[..24]
+    )
+}
+
+/// Whether the request's `If-None-Match` names `etag`.
+fn not_modified(req: &Request, etag: &str) -> bool {
+    req.header("if-none-match")
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
 fn damaged() -> Error {
@@ -197,10 +229,7 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
 }
 
 fn cached_page(html: Vec<u8>, object_tag: String, watch_until: i64) -> CachedPage {
-    let etag = format!(
-        "\"{}\"",
-        &crate::crypto::hex(&crate::crypto::sha256(&html))[..24]
-    );
+    let etag = etag_of(&html);
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(html.len() / 4),
         flate2::Compression::new(6),
@@ -213,11 +242,7 @@ fn cached_page(html: Vec<u8>, object_tag: String, watch_until: i64) -> CachedPag
 }
 
 fn serve_cached(req: &Request, page: &CachedPage) -> Response {
-    let not_modified = req.header("if-none-match").is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim() == page.etag || t.trim() == "*")
-    });
-    let mut response = if not_modified {
+    let mut response = if not_modified(req, &page.etag) {
         Response {
             status: 304,
             headers: Vec::new(),
