@@ -24,6 +24,14 @@ pub enum Error {
     NotUploaded,
     #[error("this share was deleted by its owner")]
     ShareGone,
+    #[error("this share has expired; its content is no longer available")]
+    ShareExpired,
+    #[error(
+        "this server only lets holders of a create token make shares: send `Authorization: Bearer <token>` (bshare reads it from BSHARE_TOKEN or --token)"
+    )]
+    TokenRequired,
+    #[error("the create token is not one this server accepts; check BSHARE_TOKEN or --token")]
+    WrongToken,
     #[error(
         "a share with this id exists or existed before; choose another id or let the server pick one"
     )]
@@ -86,12 +94,12 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest(_) => 400,
-            Error::MissingSecret => 401,
-            Error::WrongSecret | Error::UploadRefused(_) => 403,
+            Error::MissingSecret | Error::TokenRequired => 401,
+            Error::WrongSecret | Error::WrongToken | Error::UploadRefused(_) => 403,
             Error::ShareNotFound | Error::NotUploaded | Error::RouteNotFound => 404,
             Error::MethodNotAllowed => 405,
             Error::ShareExists => 409,
-            Error::ShareGone => 410,
+            Error::ShareGone | Error::ShareExpired => 410,
             Error::TooLarge { .. } => 413,
             Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::Config(_) => 500,
@@ -111,6 +119,9 @@ impl Error {
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Error::ShareExists => "SHARE_EXISTS",
             Error::ShareGone => "SHARE_DELETED",
+            Error::ShareExpired => "SHARE_EXPIRED",
+            Error::TokenRequired => "TOKEN_REQUIRED",
+            Error::WrongToken => "TOKEN_MISMATCH",
             Error::TooLarge { .. } => "TOO_LARGE",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Internal(_) | Error::Config(_) => "INTERNAL",

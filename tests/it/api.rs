@@ -34,6 +34,8 @@ on_both_stores!(
     concurrent_creates_of_one_id,
     page_cache_follows_resync,
     healthz_answers,
+    shares_expire_everywhere_at_once_and_their_objects_go,
+    expiry_is_bounded_by_the_server,
 );
 
 fn secret_header(created: &serde_json::Value) -> (&'static str, String) {
@@ -754,7 +756,133 @@ fn serve_help_documents_every_flag_and_variable() {
         "BSHARE_BIND",
         "BSHARE_DATA_DIR",
         "--trust-proxy",
+        "BSHARE_DEFAULT_EXPIRY",
+        "BSHARE_MAX_EXPIRY",
     ] {
         assert!(help.contains(var), "--help lacks {var}:\n{help}");
     }
+}
+
+/// Whether the object of share `id` is in the store `env` runs on.
+fn object_exists(env: &Env, id: &str) -> bool {
+    match &env.s3 {
+        Some(s3) => s3.object_path(&format!("sessions/{id}.json")).exists(),
+        None => env
+            .dir
+            .path()
+            .join(format!("server/objects/sessions/{id}.json"))
+            .exists(),
+    }
+}
+
+fn shares_expire_everywhere_at_once_and_their_objects_go(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+    let long = read_data(LONG);
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "ses_expiring", "size": long.len(), "expiresIn": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap().to_owned();
+    let expires_at = created["shareExpiresAt"].as_i64().unwrap();
+    let now = bshare::model::now_millis();
+    assert!(
+        (now + 1_000..=now + 2_500).contains(&expires_at),
+        "{created}"
+    );
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), &long).status,
+        200
+    );
+    let (h, secret) = secret_header(&created);
+    // Viewed before expiry, so the page is in the cache when it expires.
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 200);
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 200);
+    while bshare::model::now_millis() < expires_at {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for path in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status, 410, "{path} right after expiry: {}", r.text());
+    }
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert!(page.text().contains("expired"), "{}", page.text());
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[h_pair(h, &secret), ("Content-Type", "application/json")],
+        Some(json!({ "size": 10 }).to_string().as_bytes()),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (410, Some("SHARE_EXPIRED"))
+    );
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/sync")),
+        &[("Content-Type", "application/json")],
+        Some(
+            json!({ "secret": secret, "data": [] })
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 410, "{}", r.text());
+
+    // The sweeper deletes the object within its period (10 s); the id stays reserved.
+    assert!(
+        support::eventually(Duration::from_secs(20), || !object_exists(&env, &id)),
+        "the object of an expired share is deleted"
+    );
+    let again = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "ses_other", "shareId": id}),
+    );
+    assert_eq!(again.status, 409, "the id stays reserved");
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 410);
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[h_pair(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 410, "{}", r.text());
+}
+
+fn expiry_is_bounded_by_the_server(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&["--default-expiry", "1h", "--max-expiry", "7d"]);
+    let presign = server.url("/api/share/presign");
+    for bad in [json!(0), json!(7 * 86_400 + 1), json!(-5), json!("7d")] {
+        let r = post_json(&presign, &json!({"sessionId": "s", "expiresIn": bad}));
+        assert_eq!(r.status, 400, "expiresIn {bad}: {}", r.text());
+    }
+    let r = post_json(
+        &presign,
+        &json!({"sessionId": "s", "expiresIn": 7 * 86_400}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = post_json(&presign, &json!({"sessionId": "s"})).json();
+    let at = created["shareExpiresAt"].as_i64().unwrap();
+    let now = bshare::model::now_millis();
+    assert!(
+        (now + 3_590_000..=now + 3_600_000).contains(&at),
+        "--default-expiry applies: {created}"
+    );
+    // OpenCode's own create gets the default too.
+    let r = post_json(&server.url("/api/share"), &json!({"sessionID": "ses_oc"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["shareExpiresAt"].as_i64().unwrap() > now);
+    // Without either flag, shares do not expire.
+    let plain = env.server(&[]);
+    let created = create_share(&plain, None, None);
+    assert!(created["shareExpiresAt"].is_null(), "{created}");
 }

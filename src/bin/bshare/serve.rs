@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bshare::config::{Addressing, DatabaseConfig, ObjectConfig, S3Config, ServerConfig};
@@ -88,7 +89,25 @@ pub struct Args {
     /// Memory for rendered pages, in MiB.
     #[arg(long, env = "BSHARE_PAGE_CACHE_MB", default_value_t = 16)]
     page_cache_mb: usize,
+
+    /// Lifetime of a share whose client asks for none, like 7d, 12h, 30m or 90 (seconds)
+    /// [default: none, shares live until deleted; with --max-expiry, that].
+    #[arg(long, env = "BSHARE_DEFAULT_EXPIRY", value_name = "DURATION", value_parser = duration)]
+    default_expiry: Option<Duration>,
+
+    /// Longest lifetime a share may be given (expiresIn), like 30d; every share then expires
+    /// [default: no limit].
+    #[arg(long, env = "BSHARE_MAX_EXPIRY", value_name = "DURATION", value_parser = duration)]
+    max_expiry: Option<Duration>,
 }
+
+fn duration(text: &str) -> Result<Duration, String> {
+    bshare::config::parse_duration(text)
+}
+
+/// How often expired shares' documents are deleted: an expired share answers 410 at once, and its
+/// object is gone within this (plus one sweep's work).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 fn config(args: Args) -> anyhow::Result<ServerConfig> {
     let data_dir = match args.data_dir {
@@ -141,6 +160,15 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
             dir: data_dir.join("objects"),
         },
     };
+    if let (Some(default), Some(max)) = (args.default_expiry, args.max_expiry)
+        && default > max
+    {
+        bail!(
+            "--default-expiry ({}) is longer than --max-expiry ({}); shorten it or raise the maximum",
+            bshare::config::format_duration(default),
+            bshare::config::format_duration(max)
+        );
+    }
     if args.workers == 0 || args.workers > 512 {
         bail!("--workers must be between 1 and 512");
     }
@@ -161,6 +189,10 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         request_limit_per_minute: args.request_limit,
         trusted_proxies: args.trust_proxy,
         page_cache_bytes: args.page_cache_mb.saturating_mul(1024 * 1024),
+        default_expiry: args.default_expiry,
+        max_expiry: args.max_expiry,
+        sweep_interval: SWEEP_INTERVAL,
+        create_token_hashes: Vec::new(),
     })
 }
 
