@@ -44,7 +44,7 @@ pub enum ClientError {
     )]
     BadSecret { share_id: String, message: String },
     #[error(
-        "the server at {server} refused to create the share ({message}); set BSHARE_TOKEN or pass --token with a create token its operator gave you"
+        "the server at {server} refused to create the share: {message}. Set BSHARE_TOKEN or pass --token with a create token from the server's operator"
     )]
     Token { server: String, message: String },
     #[error(

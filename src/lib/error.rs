@@ -27,10 +27,10 @@ pub enum Error {
     #[error("this share has expired; its content is no longer available")]
     ShareExpired,
     #[error(
-        "this server only lets holders of a create token make shares: send `Authorization: Bearer <token>` (bshare reads it from BSHARE_TOKEN or --token)"
+        "this server only lets holders of a create token make shares: send it as `Authorization: Bearer <token>`, or for OpenCode put it in the URL (https://<host>/t/<token>)"
     )]
     TokenRequired,
-    #[error("the create token is not one this server accepts; check BSHARE_TOKEN or --token")]
+    #[error("this create token is not one this server accepts; ask its operator for a valid one")]
     WrongToken,
     #[error(
         "a share with this id exists or existed before; choose another id or let the server pick one"

@@ -36,6 +36,7 @@ on_both_stores!(
     healthz_answers,
     shares_expire_everywhere_at_once_and_their_objects_go,
     expiry_is_bounded_by_the_server,
+    create_tokens_guard_creation_only,
 );
 
 fn secret_header(created: &serde_json::Value) -> (&'static str, String) {
@@ -758,6 +759,7 @@ fn serve_help_documents_every_flag_and_variable() {
         "--trust-proxy",
         "BSHARE_DEFAULT_EXPIRY",
         "BSHARE_MAX_EXPIRY",
+        "BSHARE_CREATE_TOKEN",
     ] {
         assert!(help.contains(var), "--help lacks {var}:\n{help}");
     }
@@ -885,4 +887,86 @@ fn expiry_is_bounded_by_the_server(stores: Stores) {
     let plain = env.server(&[]);
     let created = create_share(&plain, None, None);
     assert!(created["shareExpiresAt"].is_null(), "{created}");
+}
+
+fn create_tokens_guard_creation_only(stores: Stores) {
+    const TOKEN: &str = "tok-4b1d9e77aa";
+    const WRONG: &str = "tok-4b1d9e77ab";
+    let env = Env::new(stores);
+    let server = env.server(&["--create-token", &format!("first-token, {TOKEN}")]);
+    let presign = server.url("/api/share/presign");
+    let body = json!({"sessionId": "ses_t", "size": 2}).to_string();
+    let create = |url: &str, auth: Option<&str>| {
+        let mut headers = vec![("Content-Type", "application/json")];
+        let bearer;
+        if let Some(token) = auth {
+            bearer = format!("Bearer {token}");
+            headers.push(("Authorization", &bearer));
+        }
+        http("POST", url, &headers, Some(body.as_bytes()))
+    };
+    let r = create(&presign, None);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (401, Some("TOKEN_REQUIRED")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(create(&presign, Some(WRONG)).status, 403);
+    assert_eq!(create(&presign, Some("")).status, 401);
+    assert_eq!(create(&presign, Some("first-token")).status, 201);
+    let r = create(&presign, Some(TOKEN));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap().to_owned();
+    // Uploading, re-syncing, viewing and deleting need no token.
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), b"{}").status,
+        200
+    );
+    let (h, secret) = secret_header(&created);
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[h_pair(h, &secret), ("Content-Type", "application/json")],
+        Some(br#"{"size": 2}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&server.url(&format!("/share/{id}.json"))).status, 200);
+
+    // OpenCode's create, under the /t/<token> prefix; its links stay /share/<id>.
+    let oc = json!({"sessionID": "ses_oc"});
+    let r = post_json(&server.url(&format!("/t/{TOKEN}/api/share")), &oc);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let oc_share = r.json();
+    let oc_id = oc_share["id"].as_str().unwrap();
+    assert_eq!(oc_share["url"], server.url(&format!("/share/{oc_id}")));
+    assert_eq!(
+        post_json(&server.url(&format!("/t/{WRONG}/api/share")), &oc).status,
+        403
+    );
+    assert_eq!(post_json(&server.url("/api/share"), &oc).status, 401);
+    let r = post_json(
+        &server.url(&format!("/t/{TOKEN}/api/share/{oc_id}/sync")),
+        &json!({"secret": oc_share["secret"], "data": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Only the API lives under the prefix.
+    assert_eq!(
+        get(&server.url(&format!("/t/{TOKEN}/share/{id}"))).status,
+        404
+    );
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[h_pair(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let logs = server.logs();
+    assert!(logs.contains("POST /t/…/api/share "), "{logs}");
+    for token in [TOKEN, WRONG, "first-token"] {
+        assert!(!logs.contains(token), "{token} in the log:\n{logs}");
+    }
 }

@@ -508,6 +508,29 @@ fn share_expires_and_ls_says_when() {
 }
 
 #[test]
+fn share_presents_the_create_token_from_bshare_token_or_the_flag() {
+    let m = Machine::with_server(
+        Layout::Sqlite,
+        Stores::Embedded,
+        &["--create-token", "cli-token-5e2b"],
+    );
+    let err = m.fails(&["share", SHORT]);
+    assert!(err.contains("BSHARE_TOKEN"), "{err}");
+    assert!(m.registry().shares.is_empty(), "nothing recorded");
+    let err = m.fails(&["share", SHORT, "--token", "not-it"]);
+    assert!(err.contains("BSHARE_TOKEN"), "{err}");
+    let out = m
+        .command(&["share", SHORT])
+        .env("BSHARE_TOKEN", "cli-token-5e2b")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", texts(&out).1);
+    m.ok(&["share", LONG, "--token", "cli-token-5e2b"]);
+    // Re-syncing needs only the share's secret.
+    m.ok(&["sync", "--all"]);
+}
+
+#[test]
 fn ls_into_a_closed_pipe_is_not_an_error() {
     let m = Machine::new(Layout::Sqlite);
     let (reader, writer) = std::io::pipe().unwrap();

@@ -99,6 +99,20 @@ pub struct Args {
     /// [default: no limit].
     #[arg(long, env = "BSHARE_MAX_EXPIRY", value_name = "DURATION", value_parser = duration)]
     max_expiry: Option<Duration>,
+
+    /// Only holders of this token may create shares (repeat or comma-separate for several). Clients
+    /// send it as `Authorization: Bearer <token>` (bshare and the plugin read BSHARE_TOKEN); stock
+    /// OpenCode gets it in its URL: "enterprise": {"url": "https://<host>/t/<token>"}. Viewing,
+    /// re-sync, sync and delete stay as they are (the share's secret). Tokens are kept only as
+    /// hashes and never logged [default: anyone may create].
+    #[arg(
+        long,
+        env = "BSHARE_CREATE_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    create_token: Vec<String>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -169,6 +183,18 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
             bshare::config::format_duration(max)
         );
     }
+    let create_token_hashes = args
+        .create_token
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            if t.contains(['/', '?', '#', ' ']) || !t.is_ascii() {
+                bail!("a --create-token may not contain '/', '?', '#', spaces or non-ASCII characters: it is also used in URLs (/t/<token>)");
+            }
+            Ok(bshare::crypto::sha256(t.as_bytes()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if args.workers == 0 || args.workers > 512 {
         bail!("--workers must be between 1 and 512");
     }
@@ -192,7 +218,7 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         default_expiry: args.default_expiry,
         max_expiry: args.max_expiry,
         sweep_interval: SWEEP_INTERVAL,
-        create_token_hashes: Vec::new(),
+        create_token_hashes,
     })
 }
 
@@ -200,12 +226,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = config(args)?;
     let running = bshare::http::server::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
-        "bshare: listening on {} ({} workers)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}",
+        "bshare: listening on {} ({} workers)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}\nbshare: creating shares: {}",
         format_args!("http://{}", running.addr),
         running.app.config.workers,
         running.app.config.base_url(),
         running.app.connector.describe(),
         running.app.blobs.describe(),
+        match running.app.config.create_token_hashes.len() {
+            0 => "open to anyone".to_owned(),
+            n => format!("needs one of {n} create token(s)"),
+        },
     );
     running.join();
     Ok(())

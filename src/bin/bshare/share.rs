@@ -28,6 +28,15 @@ pub struct Args {
     /// Applies when the share is made, not to a session already shared
     #[arg(long, value_name = "DURATION", value_parser = expiry)]
     expires: Option<std::time::Duration>,
+    /// Create token, for a server that lets only holders of one create shares
+    /// (`bshare serve --create-token`)
+    #[arg(
+        long,
+        env = "BSHARE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
     #[command(flatten)]
@@ -35,7 +44,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server)?.with_expiry(args.expires.map(|d| d.as_secs()));
+    let client = Client::new(&args.server.server)?
+        .with_expiry(args.expires.map(|d| d.as_secs()))
+        .with_token(args.token);
     let data = args.opencode.open()?;
     let sessions = data.sessions()?;
     let session = match &args.session {

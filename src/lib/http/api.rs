@@ -39,6 +39,7 @@ pub struct Created {
 /// across instances), insert the row with the secret's hash and the expiry, and sign the first
 /// upload URL.
 pub fn create_share(w: &mut Worker, req: &Request, new: &NewShare<'_>) -> Result<Created> {
+    auth::creator(w, req)?;
     if new.session_id.is_empty() || new.session_id.len() > 256 {
         return Err(Error::BadRequest(
             "sessionId must be a non-empty string of at most 256 characters".into(),

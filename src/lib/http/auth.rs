@@ -2,8 +2,8 @@
 //! exist and be live, and changing it takes its secret. Handlers call these before acting; nothing
 //! else compares secrets or tokens.
 
-use super::Request;
 use super::context::Worker;
+use super::{Request, routes};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::model::{is_valid_share_id, now_millis};
@@ -60,4 +60,39 @@ pub fn owner(
         return Err(Error::WrongSecret);
     }
     Ok(row)
+}
+
+/// May this request create a share? Always, on a server without create tokens; else it must
+/// present one, as `Authorization: Bearer <token>` or, for stock OpenCode, as the `/t/<token>`
+/// path prefix: missing → 401 `TOKEN_REQUIRED`, wrong → 403. The token is hashed and compared
+/// with every configured hash in constant time. Wrong tokens count against the client's request
+/// limit, so they cannot be guessed faster than any other request is allowed.
+pub fn creator(w: &mut Worker, req: &Request) -> Result<()> {
+    let hashes = &w.app.config.create_token_hashes;
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let token = req
+        .header("authorization")
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        })
+        .map(|(_, t)| t.trim())
+        .or_else(|| routes::split_token(&req.path).0)
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::TokenRequired)?;
+    let presented = crypto::sha256(token.as_bytes());
+    let mut matched = subtle::Choice::from(0);
+    for hash in hashes {
+        matched |= subtle::ConstantTimeEq::ct_eq(&presented[..], &hash[..]);
+    }
+    if bool::from(matched) {
+        return Ok(());
+    }
+    let client = w.app.client_hash(req.client);
+    if let Err(retry_after) = w.app.limiter.check(client, now_millis()) {
+        return Err(Error::RateLimited { retry_after });
+    }
+    Err(Error::WrongToken)
 }

@@ -163,7 +163,8 @@ impl Worker {
                     .unwrap_or_default();
                 eprintln!(
                     "bshare: handler panicked on {} {}: {what}",
-                    req.method, req.path
+                    req.method,
+                    routes::log_path(&req.path)
                 );
                 // The connection may be mid-transaction: start afresh.
                 self.store = None;
@@ -191,7 +192,12 @@ impl Worker {
     /// Log a failure the client sees only as a sentence.
     pub fn log_error(&self, req: &Request, err: &Error) {
         if err.status() >= 500 {
-            eprintln!("bshare: {} {}: {}", req.method, req.path, err.chain());
+            eprintln!(
+                "bshare: {} {}: {}",
+                req.method,
+                routes::log_path(&req.path),
+                err.chain()
+            );
         }
     }
 }
