@@ -37,6 +37,7 @@ on_both_stores!(
     shares_expire_everywhere_at_once_and_their_objects_go,
     expiry_is_bounded_by_the_server,
     create_tokens_guard_creation_only,
+    neither_secret_nor_address_is_served_stored_or_logged,
 );
 
 fn secret_header(created: &serde_json::Value) -> (&'static str, String) {
@@ -969,4 +970,95 @@ fn create_tokens_guard_creation_only(stores: Stores) {
     for token in [TOKEN, WRONG, "first-token"] {
         assert!(!logs.contains(token), "{token} in the log:\n{logs}");
     }
+}
+
+fn neither_secret_nor_address_is_served_stored_or_logged(stores: Stores) {
+    const ADDRESS: &str = "203.0.113.77";
+    let env = Env::new(stores);
+    let server = env.server(&["--trust-proxy", "127.0.0.1"]);
+    let short = read_data(SHORT);
+    let r = http(
+        "POST",
+        &server.url("/api/share/presign"),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Forwarded-For", ADDRESS),
+        ],
+        Some(
+            json!({"sessionId": "ses_p", "size": short.len()})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), &short).status,
+        200
+    );
+    for path in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status, 200, "{path}");
+        let text = format!("{:?}{}", r.headers, r.text());
+        assert!(!text.contains(secret), "{path} shows the secret");
+        assert!(
+            !text.contains(ADDRESS),
+            "{path} shows the creator's address"
+        );
+    }
+    let octets: [u8; 4] = [203, 0, 113, 77];
+    match &env.pg {
+        Some(pg) => {
+            let mut c = pg.client();
+            for table in [
+                "shares",
+                "create_counts",
+                "used_upload_nonces",
+                "server_keys",
+            ] {
+                let rows = c
+                    .query(&format!("SELECT row_to_json(t)::text FROM {table} t"), &[])
+                    .unwrap();
+                for row in rows {
+                    let row: String = row.get(0);
+                    assert!(
+                        !row.contains(ADDRESS) && !row.contains(secret),
+                        "{table}: {row}"
+                    );
+                    // bytea as hex in JSON: \\xcb00714d would be the raw address.
+                    assert!(!row.contains("cb00714d"), "{table}: {row}");
+                }
+            }
+            let hash: Vec<u8> = c
+                .query_one("SELECT client_hash FROM create_counts", &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(hash.len(), 16, "a keyed hash, not the address");
+        }
+        None => {
+            for file in ["bshare.db", "bshare.db-wal"] {
+                let bytes =
+                    std::fs::read(env.dir.path().join("server").join(file)).unwrap_or_default();
+                for needle in [ADDRESS.as_bytes(), &octets[..], secret.as_bytes()] {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle),
+                        "{file} holds {needle:?}"
+                    );
+                }
+            }
+        }
+    }
+    let logs = server.logs();
+    assert!(
+        !logs.contains(ADDRESS),
+        "the log holds the address:\n{logs}"
+    );
 }

@@ -60,7 +60,8 @@ impl App {
         Ok(app)
     }
 
-    /// Start the thread that deletes the documents of expired shares every `sweep_interval`.
+    /// Start the thread that deletes the documents of expired shares every `sweep_interval`, and
+    /// prunes what the rate limits no longer need.
     /// Expired shares answer 410 from the moment they expire (every route checks the stored
     /// expiry); the sweep only frees their storage and turns their row into a tombstone.
     fn start_sweeper(self: &Arc<Self>) -> Result<()> {
@@ -94,6 +95,9 @@ impl App {
             Some(store) => store,
             None => store.insert(self.connector.connect()?),
         };
+        // Rate-limit counters of past windows (keyed hashes of client addresses) and used
+        // nonces go as soon as they serve no limit.
+        store.prune(crate::model::now_millis())?;
         let mut swept = 0;
         loop {
             let now = crate::model::now_millis();
@@ -126,7 +130,6 @@ impl App {
         Worker {
             app: Arc::clone(self),
             store: None,
-            next_prune: 0,
         }
     }
 }
@@ -135,7 +138,6 @@ impl App {
 pub struct Worker {
     pub app: Arc<App>,
     store: Option<Box<dyn MetaStore>>,
-    next_prune: i64,
 }
 
 impl Worker {
@@ -179,13 +181,6 @@ impl Worker {
         if response.status == 503 {
             // A failed connection is dropped; the next request makes a new one.
             self.store = None;
-        }
-        let now = crate::model::now_millis();
-        if now >= self.next_prune {
-            self.next_prune = now + 10 * 60 * 1000;
-            if let Ok(store) = self.store() {
-                let _ = store.prune(now);
-            }
         }
     }
 

@@ -119,7 +119,9 @@ pub trait MetaStore: Send {
     fn notify_change(&mut self, id: &str) -> Result<()>;
     /// Up to `limit` live shares whose expiry has passed at `now`, for the sweeper.
     fn expired_shares(&mut self, now: i64, limit: u32) -> Result<Vec<String>>;
-    /// Drop expired rate-limit windows and nonces.
+    /// Drop what no longer serves a purpose at `now`: creation counts of past windows (the
+    /// create limit counts only the current one, so a client's address hash is gone within the
+    /// hour) and nonces of expired upload URLs.
     fn prune(&mut self, now: i64) -> Result<()>;
     fn ping(&mut self) -> Result<()>;
 }

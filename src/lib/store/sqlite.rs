@@ -255,7 +255,7 @@ impl MetaStore for SqliteStore {
         self.conn
             .execute(
                 "DELETE FROM create_counts WHERE window_start < ?1",
-                [super::hour_window(now) - 3_600_000],
+                [super::hour_window(now)],
             )
             .map_err(db_err)?;
         self.conn
@@ -339,7 +339,18 @@ mod tests {
         let k = s.server_key("k").unwrap();
         assert_eq!(k.len(), 32);
         assert_eq!(c.connect().unwrap().server_key("k").unwrap(), k);
-        s.prune(20_000_000).unwrap();
+        s.prune(3_600_000 + 5).unwrap();
         assert!(s.consume_nonce("n1", 10).unwrap(), "expired nonces pruned");
+        // Only the current window's counts are kept: a client's hash goes with its window.
+        let conn = Connection::open(dir.path().join("meta.db")).unwrap();
+        let mut st = conn
+            .prepare("SELECT window_start FROM create_counts ORDER BY window_start")
+            .unwrap();
+        let kept: Vec<i64> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(kept, [3_600_000]);
     }
 }
