@@ -44,6 +44,10 @@ pub enum Error {
     },
     #[error("too many requests from this address; try again in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
+    #[error(
+        "the stored session document is over this server's limit of {limit} bytes, so it is not shown; its owner can share a shorter session"
+    )]
+    StoredTooLarge { limit: u64 },
     #[error("upload refused: {0}")]
     UploadRefused(&'static str),
     #[error("no such endpoint")]
@@ -103,6 +107,7 @@ impl Error {
             Error::TooLarge { .. } => 413,
             Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::Config(_) => 500,
+            Error::StoredTooLarge { .. } => 502,
             Error::Unavailable { .. } => 503,
         }
     }
@@ -125,6 +130,7 @@ impl Error {
             Error::TooLarge { .. } => "TOO_LARGE",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Internal(_) | Error::Config(_) => "INTERNAL",
+            Error::StoredTooLarge { .. } => "DOCUMENT_TOO_LARGE",
             Error::Unavailable { .. } => "UNAVAILABLE",
         }
     }

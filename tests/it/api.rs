@@ -38,6 +38,7 @@ on_both_stores!(
     expiry_is_bounded_by_the_server,
     create_tokens_guard_creation_only,
     neither_secret_nor_address_is_served_stored_or_logged,
+    objects_over_the_limit_are_never_read,
 );
 
 fn secret_header(created: &serde_json::Value) -> (&'static str, String) {
@@ -102,7 +103,7 @@ fn life_cycle(stores: Stores) {
     assert!(page.text().contains("removed"), "{}", page.text());
     let again = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "ses_other", "shareId": id}),
+        &json!({"sessionId": "ses_other", "shareId": id, "size": 2}),
     );
     assert_eq!(
         (again.status, again.json()["code"].as_str()),
@@ -140,7 +141,10 @@ fn error_statuses(stores: Stores) {
         &"x".repeat(65),
         "spaces in id",
     ] {
-        let r = post_json(&presign, &json!({"sessionId": "s", "shareId": bad}));
+        let r = post_json(
+            &presign,
+            &json!({"sessionId": "s", "shareId": bad, "size": 2}),
+        );
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
     assert_eq!(
@@ -161,7 +165,7 @@ fn error_statuses(stores: Stores) {
     assert_eq!(created["shareId"], "client-id_01");
     let r = post_json(
         &presign,
-        &json!({"sessionId": "s", "shareId": "client-id_01"}),
+        &json!({"sessionId": "s", "shareId": "client-id_01", "size": 2}),
     );
     assert_eq!((r.status, code(&r)), (409, "SHARE_EXISTS".into()));
 
@@ -236,7 +240,7 @@ fn rate_limits(stores: Stores) {
     }
     let r = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "s"}),
+        &json!({"sessionId": "s", "size": 2}),
     );
     assert_eq!(r.status, 429, "{}", r.text());
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -244,7 +248,10 @@ fn rate_limits(stores: Stores) {
     // The create count lives in the database: a second server on the same stores agrees.
     if stores == Stores::PostgresS3 {
         let other = env.server(&["--create-limit", "3"]);
-        let r = post_json(&other.url("/api/share/presign"), &json!({"sessionId": "s"}));
+        let r = post_json(
+            &other.url("/api/share/presign"),
+            &json!({"sessionId": "s", "size": 2}),
+        );
         assert_eq!(r.status, 429, "limit holds across instances");
     }
     // Everything else: 100/min by default, 5 here.
@@ -332,7 +339,7 @@ fn no_plain_secret_is_stored_or_logged(stores: Stores) {
         "POST",
         &server.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(br#"{"size": 2}"#),
     );
     assert_eq!(r.status, 200);
     let signature = r.json()["presignedUrl"]
@@ -394,7 +401,7 @@ fn concurrent_creates_of_one_id(stores: Stores) {
                 s.spawn(move || {
                     post_json(
                         url,
-                        &json!({"sessionId": "ses_race", "shareId": "racing-id"}),
+                        &json!({"sessionId": "ses_race", "shareId": "racing-id", "size": 2}),
                     )
                     .status
                 })
@@ -448,7 +455,7 @@ fn page_cache_follows_resync(stores: Stores) {
         "POST",
         &server.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(json!({ "size": short.len() }).to_string().as_bytes()),
     )
     .json();
     assert_eq!(
@@ -563,7 +570,11 @@ fn two_servers_share_one_database_and_bucket() {
         "POST",
         &b.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(
+            json!({ "size": read_data(SHORT).len() })
+                .to_string()
+                .as_bytes(),
+        ),
     );
     assert_eq!(fresh.status, 200);
     assert_eq!(
@@ -623,7 +634,7 @@ fn postgres_outage_gives_503_then_recovers() {
     let started = std::time::Instant::now();
     let r = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "s"}),
+        &json!({"sessionId": "s", "size": 2}),
     );
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["code"], "UNAVAILABLE");
@@ -641,7 +652,7 @@ fn postgres_outage_gives_503_then_recovers() {
         support::eventually(Duration::from_secs(20), || {
             post_json(
                 &server.url("/api/share/presign"),
-                &json!({"sessionId": "s"}),
+                &json!({"sessionId": "s", "size": 2}),
             )
             .status
                 == 201
@@ -847,7 +858,7 @@ fn shares_expire_everywhere_at_once_and_their_objects_go(stores: Stores) {
     );
     let again = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "ses_other", "shareId": id}),
+        &json!({"sessionId": "ses_other", "shareId": id, "size": 2}),
     );
     assert_eq!(again.status, 409, "the id stays reserved");
     assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 410);
@@ -865,15 +876,18 @@ fn expiry_is_bounded_by_the_server(stores: Stores) {
     let server = env.server(&["--default-expiry", "1h", "--max-expiry", "7d"]);
     let presign = server.url("/api/share/presign");
     for bad in [json!(0), json!(7 * 86_400 + 1), json!(-5), json!("7d")] {
-        let r = post_json(&presign, &json!({"sessionId": "s", "expiresIn": bad}));
+        let r = post_json(
+            &presign,
+            &json!({"sessionId": "s", "expiresIn": bad, "size": 2}),
+        );
         assert_eq!(r.status, 400, "expiresIn {bad}: {}", r.text());
     }
     let r = post_json(
         &presign,
-        &json!({"sessionId": "s", "expiresIn": 7 * 86_400}),
+        &json!({"sessionId": "s", "expiresIn": 7 * 86_400, "size": 2}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let created = post_json(&presign, &json!({"sessionId": "s"})).json();
+    let created = post_json(&presign, &json!({"sessionId": "s", "size": 2})).json();
     let at = created["shareExpiresAt"].as_i64().unwrap();
     let now = bshare::model::now_millis();
     assert!(
@@ -1061,4 +1075,73 @@ fn neither_secret_nor_address_is_served_stored_or_logged(stores: Stores) {
         !logs.contains(ADDRESS),
         "the log holds the address:\n{logs}"
     );
+}
+
+/// A document stored while the limit was higher (or put in the bucket by other means) is refused
+/// with a sentence, read no further than the limit.
+fn objects_over_the_limit_are_never_read(stores: Stores) {
+    let env = Env::new(stores);
+    let generous = env.server(&[]);
+    let long = read_data(LONG);
+    let created = share_document(&generous, &long);
+    let id = created["shareId"].as_str().unwrap();
+    let limit = (long.len() / 2).to_string();
+    let strict = env.server(&["--max-document-bytes", &limit]);
+    let page = get(&strict.url(&format!("/share/{id}")));
+    assert_eq!(page.status, 502, "{}", page.text());
+    assert!(page.text().contains("too large to show"), "{}", page.text());
+    for path in [format!("/share/{id}.md"), format!("/share/{id}.json")] {
+        assert_eq!(get(&strict.url(&path)).status, 502, "{path}");
+    }
+    for path in [format!("/api/share/{id}"), format!("/api/share/{id}/data")] {
+        let r = get(&strict.url(&path));
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (502, Some("DOCUMENT_TOO_LARGE")),
+            "{path}: {}",
+            r.text()
+        );
+        assert!(r.json()["error"].as_str().unwrap().contains(&limit));
+    }
+    assert_eq!(get(&generous.url(&format!("/share/{id}"))).status, 200);
+}
+
+#[test]
+fn s3_upload_urls_always_bind_a_length() {
+    let env = Env::new(Stores::PostgresS3);
+    let server = env.server(&[]);
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "s"}),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("BAD_REQUEST")),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("size is required")
+    );
+    let created = create_share(&server, None, Some(10));
+    let id = created["shareId"].as_str().unwrap();
+    let (h, secret) = secret_header(&created);
+    let resync = |body: &[u8]| {
+        http(
+            "POST",
+            &server.url(&format!("/api/share/{id}/presign")),
+            &[h_pair(h, &secret), ("Content-Type", "application/json")],
+            Some(body),
+        )
+    };
+    assert_eq!(resync(b"{}").status, 400);
+    let fresh = resync(br#"{"size": 12}"#);
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    // The bucket refuses any other length than the one the URL binds.
+    let url = fresh.json()["presignedUrl"].as_str().unwrap().to_owned();
+    assert_ne!(upload(&url, &[b' '; 5000]).status, 200);
+    assert_eq!(upload(&url, br#"{"a":"12345"}"#[..12].as_ref()).status, 200);
 }

@@ -66,7 +66,8 @@ pub struct Args {
     #[arg(long, env = "BSHARE_WORKERS", default_value_t = 8)]
     workers: usize,
 
-    /// Largest session document accepted, in bytes.
+    /// Largest session document accepted, in bytes: no upload URL binds more, and no stored
+    /// document larger is read (its page says it is too large).
     #[arg(long, env = "BSHARE_MAX_DOCUMENT_BYTES", default_value_t = ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES)]
     max_document_bytes: u64,
 

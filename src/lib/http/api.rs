@@ -109,8 +109,16 @@ pub fn share_url(w: &Worker, id: &str) -> String {
     format!("{}/share/{id}", w.app.config.base_url())
 }
 
+/// Refuse a declared size over the document limit (413), and a missing one with an S3 bucket
+/// (400): the bucket enforces only the length an upload URL binds, so an S3 upload URL always
+/// binds one. On local disk the server itself stops an upload at the limit.
 fn check_size(w: &Worker, size: Option<u64>) -> Result<()> {
     let limit = w.app.config.max_document_bytes;
+    if size.is_none() && matches!(w.app.config.objects, crate::config::ObjectConfig::S3(_)) {
+        return Err(Error::BadRequest(format!(
+            "size is required: this server keeps documents in an S3 bucket, and an upload URL must bind the document's length in bytes (at most {limit})"
+        )));
+    }
     match size {
         Some(size) if size > limit => Err(Error::TooLarge {
             what: "the session document",
@@ -272,7 +280,10 @@ pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
 /// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none.
 /// The caller has checked that the share is live.
 pub fn stored_document(w: &Worker, id: &str) -> Result<(Vec<u8>, crate::blob::ObjectTag)> {
-    w.app.blobs.get(&object_key(id))?.ok_or(Error::NotUploaded)
+    w.app
+        .blobs
+        .get_within(&object_key(id), w.app.config.max_document_bytes)?
+        .ok_or(Error::NotUploaded)
 }
 
 #[derive(Deserialize)]

@@ -47,7 +47,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         // Deleted or expired between the secret check and the lock: the content must not come
         // back.
         auth::check_live(row)?;
-        let mut doc = match blobs.get(&key)? {
+        let mut doc = match blobs.get_within(&key, limit)? {
             Some((bytes, _)) => api::parse_document(&bytes).unwrap_or_else(|e| {
                 // Unreadable content cannot be merged into; OpenCode's items are the truth now.
                 eprintln!("bshare: share {id}: stored document is damaged ({e}); starting afresh");

@@ -47,6 +47,10 @@ pub fn error_page(err: &Error) -> Response {
             "Nothing here yet",
             "This share exists but its session has not been uploaded yet. Try again in a moment.",
         ),
+        Error::StoredTooLarge { .. } => (
+            "This share is too large to show",
+            "The stored session is larger than this server accepts, so it is not shown. Its owner can share a shorter session.",
+        ),
         Error::RateLimited { .. } => ("Too many requests", "Slow down and try again shortly."),
         Error::Unavailable { .. } => (
             "Temporarily unavailable",
