@@ -191,6 +191,7 @@ fn preview() {
             created_at: doc.created_at,
             updated_at: doc.updated_at,
             made_by_opencode: false,
+            expires_at: None,
         }])));
         let Action::LoadDocument(row) = app.on_key(key(KeyCode::Enter)) else {
             unreachable!("Enter on a share asks for its document")

@@ -34,6 +34,11 @@ on_both_stores!(
     concurrent_creates_of_one_id,
     page_cache_follows_resync,
     healthz_answers,
+    shares_expire_everywhere_at_once_and_their_objects_go,
+    expiry_is_bounded_by_the_server,
+    create_tokens_guard_creation_only,
+    neither_secret_nor_address_is_served_stored_or_logged,
+    objects_over_the_limit_are_never_read,
 );
 
 fn secret_header(created: &serde_json::Value) -> (&'static str, String) {
@@ -98,7 +103,7 @@ fn life_cycle(stores: Stores) {
     assert!(page.text().contains("removed"), "{}", page.text());
     let again = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "ses_other", "shareId": id}),
+        &json!({"sessionId": "ses_other", "shareId": id, "size": 2}),
     );
     assert_eq!(
         (again.status, again.json()["code"].as_str()),
@@ -136,7 +141,10 @@ fn error_statuses(stores: Stores) {
         &"x".repeat(65),
         "spaces in id",
     ] {
-        let r = post_json(&presign, &json!({"sessionId": "s", "shareId": bad}));
+        let r = post_json(
+            &presign,
+            &json!({"sessionId": "s", "shareId": bad, "size": 2}),
+        );
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
     assert_eq!(
@@ -157,7 +165,7 @@ fn error_statuses(stores: Stores) {
     assert_eq!(created["shareId"], "client-id_01");
     let r = post_json(
         &presign,
-        &json!({"sessionId": "s", "shareId": "client-id_01"}),
+        &json!({"sessionId": "s", "shareId": "client-id_01", "size": 2}),
     );
     assert_eq!((r.status, code(&r)), (409, "SHARE_EXISTS".into()));
 
@@ -232,7 +240,7 @@ fn rate_limits(stores: Stores) {
     }
     let r = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "s"}),
+        &json!({"sessionId": "s", "size": 2}),
     );
     assert_eq!(r.status, 429, "{}", r.text());
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -240,7 +248,10 @@ fn rate_limits(stores: Stores) {
     // The create count lives in the database: a second server on the same stores agrees.
     if stores == Stores::PostgresS3 {
         let other = env.server(&["--create-limit", "3"]);
-        let r = post_json(&other.url("/api/share/presign"), &json!({"sessionId": "s"}));
+        let r = post_json(
+            &other.url("/api/share/presign"),
+            &json!({"sessionId": "s", "size": 2}),
+        );
         assert_eq!(r.status, 429, "limit holds across instances");
     }
     // Everything else: 100/min by default, 5 here.
@@ -328,7 +339,7 @@ fn no_plain_secret_is_stored_or_logged(stores: Stores) {
         "POST",
         &server.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(br#"{"size": 2}"#),
     );
     assert_eq!(r.status, 200);
     let signature = r.json()["presignedUrl"]
@@ -390,7 +401,7 @@ fn concurrent_creates_of_one_id(stores: Stores) {
                 s.spawn(move || {
                     post_json(
                         url,
-                        &json!({"sessionId": "ses_race", "shareId": "racing-id"}),
+                        &json!({"sessionId": "ses_race", "shareId": "racing-id", "size": 2}),
                     )
                     .status
                 })
@@ -444,7 +455,7 @@ fn page_cache_follows_resync(stores: Stores) {
         "POST",
         &server.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(json!({ "size": short.len() }).to_string().as_bytes()),
     )
     .json();
     assert_eq!(
@@ -603,7 +614,11 @@ fn two_servers_share_one_database_and_bucket() {
         "POST",
         &b.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(
+            json!({ "size": read_data(SHORT).len() })
+                .to_string()
+                .as_bytes(),
+        ),
     );
     assert_eq!(fresh.status, 200);
     let fresh = fresh.json();
@@ -1122,7 +1137,7 @@ fn postgres_outage_gives_503_then_recovers() {
     let started = std::time::Instant::now();
     let r = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "s"}),
+        &json!({"sessionId": "s", "size": 2}),
     );
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["code"], "UNAVAILABLE");
@@ -1140,7 +1155,7 @@ fn postgres_outage_gives_503_then_recovers() {
         support::eventually(Duration::from_secs(20), || {
             post_json(
                 &server.url("/api/share/presign"),
-                &json!({"sessionId": "s"}),
+                &json!({"sessionId": "s", "size": 2}),
             )
             .status
                 == 201
@@ -1257,7 +1272,379 @@ fn serve_help_documents_every_flag_and_variable() {
         "BSHARE_BIND",
         "BSHARE_DATA_DIR",
         "--trust-proxy",
+        "BSHARE_DEFAULT_EXPIRY",
+        "BSHARE_MAX_EXPIRY",
+        "BSHARE_CREATE_TOKEN",
     ] {
         assert!(help.contains(var), "--help lacks {var}:\n{help}");
     }
+}
+
+/// Whether the object of share `id` is in the store `env` runs on.
+fn object_exists(env: &Env, id: &str) -> bool {
+    match &env.s3 {
+        Some(s3) => s3.object_path(&format!("sessions/{id}.json")).exists(),
+        None => env
+            .dir
+            .path()
+            .join(format!("server/objects/sessions/{id}.json"))
+            .exists(),
+    }
+}
+
+fn shares_expire_everywhere_at_once_and_their_objects_go(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+    let long = read_data(LONG);
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "ses_expiring", "size": long.len(), "expiresIn": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap().to_owned();
+    let expires_at = created["shareExpiresAt"].as_i64().unwrap();
+    let now = bshare::model::now_millis();
+    assert!(
+        (now + 1_000..=now + 2_500).contains(&expires_at),
+        "{created}"
+    );
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), &long).status,
+        200
+    );
+    let (h, secret) = secret_header(&created);
+    // Viewed before expiry, so the page is in the cache when it expires.
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 200);
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 200);
+    while bshare::model::now_millis() < expires_at {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for path in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status, 410, "{path} right after expiry: {}", r.text());
+    }
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert!(page.text().contains("expired"), "{}", page.text());
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[h_pair(h, &secret), ("Content-Type", "application/json")],
+        Some(json!({ "size": 10 }).to_string().as_bytes()),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (410, Some("SHARE_EXPIRED"))
+    );
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/sync")),
+        &[("Content-Type", "application/json")],
+        Some(
+            json!({ "secret": secret, "data": [] })
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 410, "{}", r.text());
+
+    // The sweeper deletes the object within its period (10 s); the id stays reserved.
+    assert!(
+        support::eventually(Duration::from_secs(20), || !object_exists(&env, &id)),
+        "the object of an expired share is deleted"
+    );
+    let again = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "ses_other", "shareId": id, "size": 2}),
+    );
+    assert_eq!(again.status, 409, "the id stays reserved");
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 410);
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[h_pair(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 410, "{}", r.text());
+}
+
+fn expiry_is_bounded_by_the_server(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&["--default-expiry", "1h", "--max-expiry", "7d"]);
+    let presign = server.url("/api/share/presign");
+    for bad in [json!(0), json!(7 * 86_400 + 1), json!(-5), json!("7d")] {
+        let r = post_json(
+            &presign,
+            &json!({"sessionId": "s", "expiresIn": bad, "size": 2}),
+        );
+        assert_eq!(r.status, 400, "expiresIn {bad}: {}", r.text());
+    }
+    let r = post_json(
+        &presign,
+        &json!({"sessionId": "s", "expiresIn": 7 * 86_400, "size": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = post_json(&presign, &json!({"sessionId": "s", "size": 2})).json();
+    let at = created["shareExpiresAt"].as_i64().unwrap();
+    let now = bshare::model::now_millis();
+    assert!(
+        (now + 3_590_000..=now + 3_600_000).contains(&at),
+        "--default-expiry applies: {created}"
+    );
+    // OpenCode's own create gets the default too.
+    let r = post_json(&server.url("/api/share"), &json!({"sessionID": "ses_oc"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["shareExpiresAt"].as_i64().unwrap() > now);
+    // Without either flag, shares do not expire.
+    let plain = env.server(&[]);
+    let created = create_share(&plain, None, None);
+    assert!(created["shareExpiresAt"].is_null(), "{created}");
+}
+
+fn create_tokens_guard_creation_only(stores: Stores) {
+    const TOKEN: &str = "tok-4b1d9e77aa";
+    const WRONG: &str = "tok-4b1d9e77ab";
+    let env = Env::new(stores);
+    let server = env.server(&["--create-token", &format!("first-token, {TOKEN}")]);
+    let presign = server.url("/api/share/presign");
+    let body = json!({"sessionId": "ses_t", "size": 2}).to_string();
+    let create = |url: &str, auth: Option<&str>| {
+        let mut headers = vec![("Content-Type", "application/json")];
+        let bearer;
+        if let Some(token) = auth {
+            bearer = format!("Bearer {token}");
+            headers.push(("Authorization", &bearer));
+        }
+        http("POST", url, &headers, Some(body.as_bytes()))
+    };
+    let r = create(&presign, None);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (401, Some("TOKEN_REQUIRED")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(create(&presign, Some(WRONG)).status, 403);
+    assert_eq!(create(&presign, Some("")).status, 401);
+    assert_eq!(create(&presign, Some("first-token")).status, 201);
+    let r = create(&presign, Some(TOKEN));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap().to_owned();
+    // Uploading, re-syncing, viewing and deleting need no token.
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), b"{}").status,
+        200
+    );
+    let (h, secret) = secret_header(&created);
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[h_pair(h, &secret), ("Content-Type", "application/json")],
+        Some(br#"{"size": 2}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&server.url(&format!("/share/{id}.json"))).status, 200);
+
+    // OpenCode's create, under the /t/<token> prefix; its links stay /share/<id>.
+    let oc = json!({"sessionID": "ses_oc"});
+    let r = post_json(&server.url(&format!("/t/{TOKEN}/api/share")), &oc);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let oc_share = r.json();
+    let oc_id = oc_share["id"].as_str().unwrap();
+    assert_eq!(oc_share["url"], server.url(&format!("/share/{oc_id}")));
+    assert_eq!(
+        post_json(&server.url(&format!("/t/{WRONG}/api/share")), &oc).status,
+        403
+    );
+    assert_eq!(post_json(&server.url("/api/share"), &oc).status, 401);
+    let r = post_json(
+        &server.url(&format!("/t/{TOKEN}/api/share/{oc_id}/sync")),
+        &json!({"secret": oc_share["secret"], "data": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Only the API lives under the prefix.
+    assert_eq!(
+        get(&server.url(&format!("/t/{TOKEN}/share/{id}"))).status,
+        404
+    );
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[h_pair(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let logs = server.logs();
+    assert!(logs.contains("POST /t/…/api/share "), "{logs}");
+    for token in [TOKEN, WRONG, "first-token"] {
+        assert!(!logs.contains(token), "{token} in the log:\n{logs}");
+    }
+}
+
+fn neither_secret_nor_address_is_served_stored_or_logged(stores: Stores) {
+    const ADDRESS: &str = "203.0.113.77";
+    let env = Env::new(stores);
+    let server = env.server(&["--trust-proxy", "127.0.0.1"]);
+    let short = read_data(SHORT);
+    let r = http(
+        "POST",
+        &server.url("/api/share/presign"),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Forwarded-For", ADDRESS),
+        ],
+        Some(
+            json!({"sessionId": "ses_p", "size": short.len()})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), &short).status,
+        200
+    );
+    for path in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status, 200, "{path}");
+        let text = format!("{:?}{}", r.headers, r.text());
+        assert!(!text.contains(secret), "{path} shows the secret");
+        assert!(
+            !text.contains(ADDRESS),
+            "{path} shows the creator's address"
+        );
+    }
+    let octets: [u8; 4] = [203, 0, 113, 77];
+    match &env.pg {
+        Some(pg) => {
+            let mut c = pg.client();
+            for table in [
+                "shares",
+                "create_counts",
+                "used_upload_nonces",
+                "server_keys",
+            ] {
+                let rows = c
+                    .query(&format!("SELECT row_to_json(t)::text FROM {table} t"), &[])
+                    .unwrap();
+                for row in rows {
+                    let row: String = row.get(0);
+                    assert!(
+                        !row.contains(ADDRESS) && !row.contains(secret),
+                        "{table}: {row}"
+                    );
+                    // bytea as hex in JSON: \\xcb00714d would be the raw address.
+                    assert!(!row.contains("cb00714d"), "{table}: {row}");
+                }
+            }
+            let hash: Vec<u8> = c
+                .query_one("SELECT client_hash FROM create_counts", &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(hash.len(), 16, "a keyed hash, not the address");
+        }
+        None => {
+            for file in ["bshare.db", "bshare.db-wal"] {
+                let bytes =
+                    std::fs::read(env.dir.path().join("server").join(file)).unwrap_or_default();
+                for needle in [ADDRESS.as_bytes(), &octets[..], secret.as_bytes()] {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle),
+                        "{file} holds {needle:?}"
+                    );
+                }
+            }
+        }
+    }
+    let logs = server.logs();
+    assert!(
+        !logs.contains(ADDRESS),
+        "the log holds the address:\n{logs}"
+    );
+}
+
+/// A document stored while the limit was higher (or put in the bucket by other means) is refused
+/// with a sentence, read no further than the limit.
+fn objects_over_the_limit_are_never_read(stores: Stores) {
+    let env = Env::new(stores);
+    let generous = env.server(&[]);
+    let long = read_data(LONG);
+    let created = share_document(&generous, &long);
+    let id = created["shareId"].as_str().unwrap();
+    let limit = (long.len() / 2).to_string();
+    let strict = env.server(&["--max-document-bytes", &limit]);
+    let page = get(&strict.url(&format!("/share/{id}")));
+    assert_eq!(page.status, 502, "{}", page.text());
+    assert!(page.text().contains("too large to show"), "{}", page.text());
+    for path in [format!("/share/{id}.md"), format!("/share/{id}.json")] {
+        assert_eq!(get(&strict.url(&path)).status, 502, "{path}");
+    }
+    for path in [format!("/api/share/{id}"), format!("/api/share/{id}/data")] {
+        let r = get(&strict.url(&path));
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (502, Some("DOCUMENT_TOO_LARGE")),
+            "{path}: {}",
+            r.text()
+        );
+        assert!(r.json()["error"].as_str().unwrap().contains(&limit));
+    }
+    assert_eq!(get(&generous.url(&format!("/share/{id}"))).status, 200);
+}
+
+#[test]
+fn s3_upload_urls_always_bind_a_length() {
+    let env = Env::new(Stores::PostgresS3);
+    let server = env.server(&[]);
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "s"}),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("BAD_REQUEST")),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("size is required")
+    );
+    let created = create_share(&server, None, Some(10));
+    let id = created["shareId"].as_str().unwrap();
+    let (h, secret) = secret_header(&created);
+    let resync = |body: &[u8]| {
+        http(
+            "POST",
+            &server.url(&format!("/api/share/{id}/presign")),
+            &[h_pair(h, &secret), ("Content-Type", "application/json")],
+            Some(body),
+        )
+    };
+    assert_eq!(resync(b"{}").status, 400);
+    let fresh = resync(br#"{"size": 12}"#);
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    // The bucket refuses any other length than the one the URL binds.
+    let url = fresh.json()["presignedUrl"].as_str().unwrap().to_owned();
+    assert_ne!(upload(&url, &[b' '; 5000]).status, 200);
+    assert_eq!(upload(&url, br#"{"a":"12345"}"#[..12].as_ref()).status, 200);
 }

@@ -605,3 +605,51 @@ fn stock_opencode_shares_syncs_imports_and_unshares_through_bshare() {
         "the secret never reaches the log"
     );
 }
+
+/// A server that only lets token holders create: stock OpenCode presents the token as the
+/// `/t/<token>` prefix of its `enterprise.url`, and the links it gets back stay plain.
+#[test]
+fn stock_opencode_shares_through_a_token_prefixed_url() {
+    const TOKEN: &str = "team-token-7f3a9c2e51";
+    let model = FakeModel::start();
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&["--create-token", &format!("other-token,{TOKEN}")]);
+    let alice = Machine::new(&format!("{}/t/{TOKEN}", server.base), &model);
+    let opencode = alice.serve();
+
+    let session = opencode.call("POST", "/session", Some(&json!({})));
+    let session_id = session["id"].as_str().unwrap().to_owned();
+    opencode.prompt(&session_id, "Shared through a token prefix?");
+    let shared = opencode.call("POST", &format!("/session/{session_id}/share"), None);
+    let url = shared["share"]["url"].as_str().unwrap().to_owned();
+    let share_id = url
+        .strip_prefix(&format!("{}/share/", server.base))
+        .unwrap_or_else(|| panic!("share url {url} is a plain /share/<id> link"))
+        .to_owned();
+    let page_url = server.url(&format!("/share/{share_id}"));
+    poll("the turn on the page", Duration::from_secs(20), || {
+        let page = get(&page_url);
+        (page.status == 200 && page.text().contains("Shared through a token prefix?")).then_some(())
+    });
+    // Syncs keep arriving through the prefix.
+    opencode.prompt(&session_id, "Check the tool. RUN: echo after-the-prefix");
+    poll(
+        "the second turn on the page",
+        Duration::from_secs(20),
+        || {
+            get(&page_url)
+                .text()
+                .contains("The command printed: after-the-prefix")
+                .then_some(())
+        },
+    );
+    opencode.call("DELETE", &format!("/session/{session_id}/share"), None);
+    assert_eq!(get(&page_url).status, 410);
+
+    let logs = server.logs();
+    assert!(logs.contains("POST /t/…/api/share "), "{logs}");
+    assert!(
+        !logs.contains(TOKEN),
+        "the token never reaches the log:\n{logs}"
+    );
+}

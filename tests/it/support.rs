@@ -871,7 +871,7 @@ pub fn post_json(url: &str, body: &serde_json::Value) -> Resp {
     )
 }
 
-/// Create a share through the presign API; panics unless 201.
+/// Create a share through the presign API (declaring `size`, or 2 bytes); panics unless 201.
 pub fn create_share(
     server: &Server,
     share_id: Option<&str>,
@@ -881,9 +881,9 @@ pub fn create_share(
     if let Some(id) = share_id {
         body["shareId"] = id.into();
     }
-    if let Some(size) = size {
-        body["size"] = size.into();
-    }
+    // An S3 bucket needs the size to bind the upload URL's length; a share that is never
+    // uploaded declares a tiny one.
+    body["size"] = size.unwrap_or(2).into();
     let r = post_json(&server.url("/api/share/presign"), &body);
     assert_eq!(r.status, 201, "create: {}", r.text());
     r.json()

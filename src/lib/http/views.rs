@@ -39,9 +39,17 @@ pub fn error_page(err: &Error) -> Response {
             "Share removed",
             "The owner of this share removed it. Its content is no longer available.",
         ),
+        Error::ShareExpired => (
+            "Share expired",
+            "This share has expired. Its content is no longer available.",
+        ),
         Error::NotUploaded => (
             "Nothing here yet",
             "This share exists but its session has not been uploaded yet. Try again in a moment.",
+        ),
+        Error::StoredTooLarge { .. } => (
+            "This share is too large to show",
+            "The stored session is larger than this server accepts, so it is not shown. Its owner can share a shorter session.",
         ),
         Error::RateLimited { .. } => ("Too many requests", "Slow down and try again shortly."),
         Error::Unavailable { .. } => (
@@ -195,11 +203,19 @@ fn damaged() -> Error {
 
 fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error> {
     if let Some(page) = w.app.cache.get(id) {
+        let now = now_millis();
+        // An expired share is gone at once, on every server: its expiry never changes, so the
+        // cached copy of it is as good as the database's.
+        let expired = page.expires_at.is_some_and(|at| now >= at);
         // Within an upload URL's lifetime the object may have changed behind our back: compare.
-        let fresh = now_millis() >= page.watch_until
-            || w.app.blobs.head(&object_key(id))?.as_deref() == Some(page.object_tag.as_str());
+        let fresh = !expired
+            && (now >= page.watch_until
+                || w.app.blobs.head(&object_key(id))?.as_deref() == Some(page.object_tag.as_str()));
         if fresh {
             return Ok(serve_cached(req, &page));
+        }
+        if expired {
+            w.app.cache.invalidate(id);
         }
     }
     let epoch = w.app.cache.epoch();
@@ -222,7 +238,8 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
     };
     let share_url = api::share_url(w, id);
     let page = w.app.renderer.render_page(doc, share_url)?;
-    let page = cached_page(page.into_bytes(), object_tag, row.upload_until);
+    let page =
+        cached_page(page.into_bytes(), object_tag, row.upload_until).with_expiry(row.expires_at);
     let response = serve_cached(req, &page);
     w.app.cache.insert(id, page, epoch);
     Ok(response)
