@@ -1238,6 +1238,16 @@ fn bad_configuration_fails_at_startup_with_a_sentence() {
     );
     let err = run(&[("S3_BUCKET", "b")]);
     assert!(err.contains("S3_ACCESS_KEY_ID"), "{err}");
+    let err = run(&[("BSHARE_DEFAULT_EXPIRY", "8d"), ("BSHARE_MAX_EXPIRY", "7d")]);
+    assert!(err.contains("longer than --max-expiry"), "{err}");
+    let err = run(&[("BSHARE_MAX_EXPIRY", "soon")]);
+    assert!(err.contains("not a duration"), "{err}");
+    let err = run(&[("BSHARE_CREATE_TOKEN", "good,with/slash")]);
+    assert!(err.contains("--create-token may not contain"), "{err}");
+    assert!(
+        !err.contains("with/slash"),
+        "the token is never printed: {err}"
+    );
     let s3 = S3Server::start();
     let err = run(&[
         ("S3_BUCKET", &s3.bucket),
