@@ -59,6 +59,22 @@ pub fn is_valid_share_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A file-name stem for a share id that stays distinct on disks that fold case (macOS, Windows):
+/// each uppercase letter becomes `=` and its lowercase (`aB3x` → `a=b3x`). `=` is not in the id
+/// alphabet, so two ids never share a stem, and an id without uppercase letters is its own stem.
+pub fn case_safe_stem(id: &str) -> String {
+    let mut stem = String::with_capacity(id.len() * 2);
+    for c in id.chars() {
+        if c.is_ascii_uppercase() {
+            stem.push('=');
+            stem.push(c.to_ascii_lowercase());
+        } else {
+            stem.push(c);
+        }
+    }
+    stem
+}
+
 /// The object key of a share's document.
 ///
 /// Only called with ids that passed [`is_valid_share_id`], so the key can never escape `sessions/`.

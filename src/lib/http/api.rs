@@ -8,7 +8,7 @@ use crate::blob::local::UPLOAD_CONTENT_TYPE;
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::model::{self, is_valid_share_id, now_millis, object_key};
-use crate::store::{CreateOutcome, ShareRow, hour_window};
+use crate::store::{CreateOutcome, ShareRow};
 
 /// A new share, as both create endpoints need it.
 pub struct Created {
@@ -46,7 +46,6 @@ pub fn create_share(
     }
     let now = now_millis();
     let client = w.app.client_hash(req.client);
-    let window = hour_window(now);
     let limit = w.app.config.create_limit_per_hour;
     let share_id = share_id.map_or_else(crypto::new_share_id, str::to_owned);
     let secret = crypto::new_secret();
@@ -61,13 +60,10 @@ pub fn create_share(
         // Until an issued upload URL expires, cached views check the object for changes.
         upload_until: if upload.is_some() { expires_at } else { 0 },
     };
-    match w.store()?.create_share(&row, &client, window, limit)? {
+    match w.store()?.create_share(&row, &client, now, limit)? {
         CreateOutcome::Created => {}
         CreateOutcome::Exists => return Err(Error::ShareExists),
-        CreateOutcome::Limited => {
-            let retry_after = ((window + 3_600_000 - now) / 1000).max(1) as u64;
-            return Err(Error::RateLimited { retry_after });
-        }
+        CreateOutcome::Limited { retry_after } => return Err(Error::RateLimited { retry_after }),
     }
     let presigned_url = match upload {
         Some(size) => Some(w.app.blobs.presign_put(

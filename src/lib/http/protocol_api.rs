@@ -13,7 +13,7 @@ use super::{Request, Response, api};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::model::{ShareData, is_valid_share_id, now_millis, object_key};
-use crate::protocol::{self, SyncRequest};
+use crate::protocol;
 
 /// `POST /api/share/:id/sync`: merge `{secret, data: [{type, data}]}` into the share's document.
 ///
@@ -38,7 +38,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         }
         return Err(err);
     }
-    let body: SyncRequest = req.json()?;
+    let body = protocol::parse_sync_request(&req.body)?;
     if body.data.is_empty() {
         return Ok(Response::json(200, &json!({})));
     }

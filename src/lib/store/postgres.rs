@@ -15,7 +15,8 @@ use postgres::{Client, Config, Statement};
 use postgres_native_tls::MakeTlsConnector;
 
 use super::{
-    Change, ChangeSink, Connector, CreateOutcome, MetaStore, POSTGRES_MIGRATIONS, ShareRow,
+    Change, ChangeSink, Connector, CreateCount, CreateOutcome, MetaStore, POSTGRES_MIGRATIONS,
+    ShareRow,
 };
 use crate::error::{Dependency, Error, Result};
 
@@ -269,39 +270,53 @@ impl MetaStore for PostgresStore {
         &mut self,
         row: &ShareRow,
         client_hash: &[u8],
-        window_start: i64,
+        now: i64,
         limit: u32,
     ) -> Result<CreateOutcome> {
-        // One round trip: count the attempt, and insert only within the limit.
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        // One round trip: check and count the attempt (the upsert's WHERE sees the locked row, so
+        // concurrent creates cannot both pass), and insert only when it was counted.
+        let (window, overlap) = super::sliding_hour(now);
         let result = self.query_one(
-            "WITH counted AS (
-                 INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
+            "WITH previous AS (
+                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2 - 3600000), 0) AS n
+             ), counted AS (
+                 INSERT INTO create_counts (client_hash, window_start, count)
+                 SELECT $1, $2, 1 WHERE $3::float8 - (SELECT n FROM previous) * $10::float8 >= 1
                  ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
+                 WHERE create_counts.count + 1 <= $3::float8 - (SELECT n FROM previous) * $10::float8
                  RETURNING count
              ), inserted AS (
                  INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
-                 SELECT $4, $5, $6, $7, $8, NULL, $9 WHERE (SELECT count FROM counted) <= $3
+                 SELECT $4, $5, $6, $7, $8, NULL, $9 WHERE EXISTS (SELECT 1 FROM counted)
                  ON CONFLICT (id) DO NOTHING
                  RETURNING 1
              )
-             SELECT (SELECT count FROM counted), EXISTS (SELECT 1 FROM inserted)",
+             SELECT EXISTS (SELECT 1 FROM counted), EXISTS (SELECT 1 FROM inserted), (SELECT n FROM previous),
+                    COALESCE((SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2), 0)",
             &[
                 &client_hash,
-                &window_start,
-                &limit,
+                &window,
+                &f64::from(limit),
                 &row.id,
                 &row.session_id,
                 &row.secret_hash,
                 &row.created_at,
                 &row.updated_at,
                 &row.upload_until,
+                &overlap,
             ],
         )?;
-        let count: i32 = result.get(0);
+        let counted: bool = result.get(0);
         let inserted: bool = result.get(1);
-        Ok(if count > limit {
-            CreateOutcome::Limited
+        Ok(if !counted {
+            let count = CreateCount {
+                allowed: false,
+                previous: result.get::<_, i32>(2) as u32,
+                current: result.get::<_, i32>(3) as u32,
+            };
+            CreateOutcome::Limited {
+                retry_after: super::create_retry_after(count, limit, now),
+            }
         } else if inserted {
             CreateOutcome::Created
         } else {
@@ -344,14 +359,28 @@ impl MetaStore for PostgresStore {
         Ok(n == 1)
     }
 
-    fn count_create(&mut self, client_hash: &[u8], window_start: i64) -> Result<u32> {
+    fn count_create(&mut self, client_hash: &[u8], now: i64, limit: u32) -> Result<CreateCount> {
+        let (window, overlap) = super::sliding_hour(now);
         let row = self.query_one(
-            "INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
-             ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
-             RETURNING count",
-            &[&client_hash, &window_start],
+            "WITH previous AS (
+                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2 - 3600000), 0) AS n
+             ), counted AS (
+                 INSERT INTO create_counts (client_hash, window_start, count)
+                 SELECT $1, $2, 1 WHERE $3::float8 - (SELECT n FROM previous) * $4::float8 >= 1
+                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
+                 WHERE create_counts.count + 1 <= $3::float8 - (SELECT n FROM previous) * $4::float8
+                 RETURNING count
+             )
+             SELECT EXISTS (SELECT 1 FROM counted), (SELECT n FROM previous),
+                    COALESCE((SELECT count FROM counted),
+                             (SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2), 0)",
+            &[&client_hash, &window, &f64::from(limit), &overlap],
         )?;
-        Ok(row.get::<_, i32>(0) as u32)
+        Ok(CreateCount {
+            allowed: row.get(0),
+            previous: row.get::<_, i32>(1) as u32,
+            current: row.get::<_, i32>(2) as u32,
+        })
     }
 
     fn consume_nonce(&mut self, nonce: &str, expires_at: i64) -> Result<bool> {
