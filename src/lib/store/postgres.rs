@@ -278,7 +278,7 @@ impl MetaStore for PostgresStore {
         let (window, overlap) = super::sliding_hour(now);
         let result = self.query_one(
             "WITH previous AS (
-                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2 - 3600000), 0) AS n
+                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1::bytea AND window_start = $2::bigint - 3600000), 0) AS n
              ), counted AS (
                  INSERT INTO create_counts (client_hash, window_start, count)
                  SELECT $1, $2, 1 WHERE $3::float8 - (SELECT n FROM previous) * $10::float8 >= 1
@@ -363,7 +363,7 @@ impl MetaStore for PostgresStore {
         let (window, overlap) = super::sliding_hour(now);
         let row = self.query_one(
             "WITH previous AS (
-                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2 - 3600000), 0) AS n
+                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1::bytea AND window_start = $2::bigint - 3600000), 0) AS n
              ), counted AS (
                  INSERT INTO create_counts (client_hash, window_start, count)
                  SELECT $1, $2, 1 WHERE $3::float8 - (SELECT n FROM previous) * $4::float8 >= 1

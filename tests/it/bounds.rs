@@ -1,0 +1,138 @@
+//! Every data path is bounded: huge sync batches, ids that differ in case, client addresses behind
+//! proxies, damaged stored documents. Each runs on both store pairs where it applies.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $( #[test] fn $name() { super::$name(super::Stores::Embedded) } )*
+        }
+        mod postgres_s3 {
+            $( #[test] fn $name() { super::$name(super::Stores::PostgresS3) } )*
+        }
+    };
+}
+
+on_both_stores!(a_huge_sync_batch_holds_up_nobody_else);
+
+/// A sync batch of `count` tiny parts of one message, as bytes, padded up to `at_least` bytes.
+fn tiny_parts_batch(secret: &str, count: usize, at_least: usize) -> Vec<u8> {
+    let mut out = format!(
+        r#"{{"secret":"{secret}","data":[{{"type":"message","data":{{"id":"msg_1","sessionID":"ses_big","role":"user","time":{{"created":1}}}}}}"#
+    )
+    .into_bytes();
+    for i in 0..count {
+        out.extend_from_slice(
+            format!(r#",{{"type":"part","data":{{"id":"prt_{i:08}","messageID":"msg_1","type":"text","text":"x"}}}}"#)
+                .as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"]");
+    // Whitespace pads the body to its size without adding items.
+    if out.len() < at_least {
+        out.resize(at_least - 1, b' ');
+    }
+    out.extend_from_slice(b"}");
+    out
+}
+
+fn opencode_create(server: &Server, session: &str) -> (String, String) {
+    let r = post_json(&server.url("/api/share"), &json!({ "sessionID": session }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// While `busy` runs on another thread, other shares' pages and a delete of another share are
+/// answered, each within 2 s. Returns what `busy` returned and how long it took.
+fn while_others_are_served<T: Send>(
+    server: &Server,
+    busy: impl FnOnce() -> T + Send,
+) -> (T, Duration) {
+    let page = share_document(server, &read_data("opencode-1.18.33-short.sharedata.json"));
+    let page_id = page["shareId"].as_str().unwrap().to_owned();
+    let doomed = share_document(server, &read_data("opencode-1.18.33-short.sharedata.json"));
+    std::thread::scope(|s| {
+        let started = Instant::now();
+        let worker = s.spawn(busy);
+        // Let the batch reach the server first.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut slowest = Duration::ZERO;
+        for round in 0..6 {
+            let t = Instant::now();
+            let r = get(&server.url(&format!("/share/{page_id}")));
+            assert_eq!(r.status, 200, "{}", r.text());
+            slowest = slowest.max(t.elapsed());
+            if round == 2 {
+                let t = Instant::now();
+                let r = http(
+                    "DELETE",
+                    &server.url(&format!(
+                        "/api/share/{}",
+                        doomed["shareId"].as_str().unwrap()
+                    )),
+                    &[("X-Share-Secret", doomed["secret"].as_str().unwrap())],
+                    None,
+                );
+                assert_eq!(r.status, 200, "delete during the batch: {}", r.text());
+                slowest = slowest.max(t.elapsed());
+            }
+        }
+        assert!(
+            slowest < Duration::from_secs(2),
+            "other shares waited {slowest:?} for the batch"
+        );
+        let out = worker.join().unwrap();
+        (out, started.elapsed())
+    })
+}
+
+fn a_huge_sync_batch_holds_up_nobody_else(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+    let (id, secret) = opencode_create(&server, "ses_big");
+    let sync_url = server.url(&format!("/api/share/{id}/sync"));
+    let post = |body: &[u8]| {
+        http(
+            "POST",
+            &sync_url,
+            &[("Content-Type", "application/json")],
+            Some(body),
+        )
+    };
+
+    // 50 MiB of tiny parts, some 570,000 items: refused for its item count, in seconds.
+    let huge = tiny_parts_batch(&secret, 570_000, 0);
+    assert!(
+        huge.len() > 45 * 1024 * 1024 && huge.len() <= 50 * 1024 * 1024,
+        "{}",
+        huge.len()
+    );
+    let (r, took) = while_others_are_served(&server, || post(&huge));
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.text().contains("50000 items"),
+        "the cap is in the sentence: {}",
+        r.text()
+    );
+    assert!(took < Duration::from_secs(20), "refused after {took:?}");
+
+    // At the cap, padded to 50 MiB: merged, in seconds (a scan per part would take minutes).
+    let at_cap = tiny_parts_batch(&secret, 49_999, 50 * 1024 * 1024 - 1024);
+    let (r, took) = while_others_are_served(&server, || post(&at_cap));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(took < Duration::from_secs(30), "merged after {took:?}");
+    let doc = get(&server.url(&format!("/api/share/{id}"))).json();
+    let parts = doc["messages"][0]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 49_999);
+    assert_eq!(parts[49_998]["id"], "prt_00049998");
+    let _: Value = doc;
+}
