@@ -13,8 +13,11 @@ use serde_json::Value;
 /// The last three fields are not part of DESIGN.md §3: they keep what OpenCode's own share
 /// protocol sends beyond the session and its messages (see `protocol`), so that
 /// `GET /api/share/:id/data` can give it back. Documents uploaded by other clients leave them out.
+///
+/// Every field may be missing in a stored document (`#[serde(default)]`): a document uploaded by
+/// another client, or cut short, is shown with what it has.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ShareData {
     pub share_id: String,
     pub session_id: String,

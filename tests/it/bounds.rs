@@ -18,7 +18,10 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(a_huge_sync_batch_holds_up_nobody_else);
+on_both_stores!(
+    a_huge_sync_batch_holds_up_nobody_else,
+    half_empty_documents_render_and_damaged_ones_say_so,
+);
 
 /// A sync batch of `count` tiny parts of one message, as bytes, padded up to `at_least` bytes.
 fn tiny_parts_batch(secret: &str, count: usize, at_least: usize) -> Vec<u8> {
@@ -135,4 +138,68 @@ fn a_huge_sync_batch_holds_up_nobody_else(stores: Stores) {
     assert_eq!(parts.len(), 49_999);
     assert_eq!(parts[49_998]["id"], "prt_00049998");
     let _: Value = doc;
+}
+
+/// Every route that shows a share's document.
+fn document_routes(id: &str) -> [String; 5] {
+    [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+    ]
+}
+
+fn half_empty_documents_render_and_damaged_ones_say_so(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+
+    // No shareId, sessionId, createdAt or session; one message without info, one without parts,
+    // one with an empty part.
+    let minimal = json!({
+        "messages": [
+            {"parts": [{"type": "text", "text": "a message without info"}]},
+            {"info": {"role": "assistant"}},
+            {"info": {"id": "msg_3"}, "parts": [{}]},
+        ]
+    });
+    let created = share_document(&server, minimal.to_string().as_bytes());
+    let id = created["shareId"].as_str().unwrap();
+    for route in document_routes(id) {
+        let r = get(&server.url(&route));
+        assert_eq!(r.status, 200, "{route}: {}", r.text());
+    }
+    let page = get(&server.url(&format!("/share/{id}"))).text();
+    assert!(page.contains("a message without info"), "{page}");
+
+    // Not JSON at all: a clear answer on every route, never a 500.
+    let created = share_document(&server, b"this is {not JSON");
+    let id = created["shareId"].as_str().unwrap();
+    for route in document_routes(id) {
+        let r = get(&server.url(&route));
+        assert_eq!(r.status, 502, "{route}: {}", r.text());
+        let text = r.text();
+        if route.starts_with("/api/") {
+            assert_eq!(r.json()["code"], "DAMAGED_DOCUMENT", "{route}");
+            assert!(
+                r.json()["error"].as_str().unwrap().contains("not JSON"),
+                "{route}: {text}"
+            );
+        } else {
+            assert!(text.contains("damaged"), "{route}: {text}");
+        }
+    }
+    // JSON of another shape: the page variants say so too.
+    let created = share_document(&server, b"[1, 2, 3]");
+    let id = created["shareId"].as_str().unwrap();
+    for route in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let r = get(&server.url(&route));
+        assert_eq!(r.status, 502, "{route}: {}", r.text());
+    }
+    assert!(!server.logs().contains("panicked"), "{}", server.logs());
 }

@@ -262,10 +262,25 @@ pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
     Ok(Response::new(200, "application/json", bytes).with_header("Cache-Control", "no-cache"))
 }
 
-/// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none.
+/// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none,
+/// 502 `DAMAGED_DOCUMENT` when it is not JSON (every route that shows a document says so alike).
 /// The caller has checked that the share is live.
 pub fn stored_document(w: &Worker, id: &str) -> Result<(Vec<u8>, crate::blob::ObjectTag)> {
-    w.app.blobs.get(&object_key(id))?.ok_or(Error::NotUploaded)
+    let (bytes, tag) = w
+        .app
+        .blobs
+        .get(&object_key(id))?
+        .ok_or(Error::NotUploaded)?;
+    // Checked without building it: routes that pass the bytes on do not need the values.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return Err(damaged(id, format!("it is not JSON: {e}")));
+    }
+    Ok((bytes, tag))
+}
+
+fn damaged(id: &str, reason: String) -> Error {
+    eprintln!("bshare: share {id}: the stored document is damaged: {reason}");
+    Error::DamagedDocument { reason }
 }
 
 #[derive(Deserialize)]
@@ -399,7 +414,15 @@ pub fn healthz(w: &mut Worker) -> Response {
     }
 }
 
-/// Parse a document fetched from the object store.
-pub fn parse_document(bytes: &[u8]) -> std::result::Result<model::ShareData, serde_json::Error> {
-    serde_json::from_slice(bytes)
+/// Parse a document fetched from the object store. Missing fields are tolerated (the renderer
+/// shows what there is); JSON of another shape is 502 `DAMAGED_DOCUMENT`.
+pub fn parse_document(id: &str, bytes: &[u8]) -> Result<model::ShareData> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let reason = if e.is_syntax() || e.is_eof() {
+            format!("it is not JSON: {e}")
+        } else {
+            format!("it is not a session document: {e}")
+        };
+        damaged(id, reason)
+    })
 }

@@ -52,11 +52,9 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
             return Err(Error::ShareGone);
         }
         let mut doc = match blobs.get(&key)? {
-            Some((bytes, _)) => api::parse_document(&bytes).unwrap_or_else(|e| {
-                // Unreadable content cannot be merged into; OpenCode's items are the truth now.
-                eprintln!("bshare: share {id}: stored document is damaged ({e}); starting afresh");
-                empty_document(id, &row.session_id, row.created_at)
-            }),
+            // Unreadable content cannot be merged into; OpenCode's items are the truth now.
+            Some((bytes, _)) => api::parse_document(id, &bytes)
+                .unwrap_or_else(|_| empty_document(id, &row.session_id, row.created_at)),
             None => empty_document(id, &row.session_id, row.created_at),
         };
         protocol::apply_items(&mut doc, &body.data)?;
@@ -82,11 +80,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
 pub fn get_share_items(w: &mut Worker, id: &str) -> Result<Response> {
     api::live_share(w, id)?;
     let (bytes, _) = api::stored_document(w, id)?;
-    let doc = api::parse_document(&bytes).map_err(|e| {
-        Error::internal(format!(
-            "share {id}: the stored session document is not valid JSON of the expected shape: {e}"
-        ))
-    })?;
+    let doc = api::parse_document(id, &bytes)?;
     Ok(
         Response::new(200, "application/json", protocol::items_json(&doc)?)
             .with_header("Cache-Control", "no-cache"),

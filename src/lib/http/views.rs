@@ -44,6 +44,10 @@ pub fn error_page(err: &Error) -> Response {
             "This share exists but its session has not been uploaded yet. Try again in a moment.",
         ),
         Error::RateLimited { .. } => ("Too many requests", "Slow down and try again shortly."),
+        Error::DamagedDocument { .. } => (
+            "This share cannot be shown",
+            "The stored session for this share is damaged or in a format this server does not understand. Its owner can fix it by sharing the session again.",
+        ),
         Error::Unavailable { .. } => (
             "Temporarily unavailable",
             "The server cannot reach its storage right now. Try again shortly.",
@@ -146,7 +150,7 @@ fn document_variant(w: &mut Worker, id: &str, variant: Variant) -> Result<Respon
     let response = match variant {
         Variant::Json => Response::new(200, "application/json", bytes),
         _ => {
-            let doc = api::parse_document(&bytes).map_err(|_| damaged())?;
+            let doc = api::parse_document(id, &bytes)?;
             Response::new(
                 200,
                 "text/markdown; charset=utf-8",
@@ -155,10 +159,6 @@ fn document_variant(w: &mut Worker, id: &str, variant: Variant) -> Result<Respon
         }
     };
     Ok(with_page_headers(response).with_header("Cache-Control", "no-cache"))
-}
-
-fn damaged() -> Error {
-    Error::internal("the stored session document is not valid JSON of the expected shape")
 }
 
 fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error> {
@@ -173,21 +173,7 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
     let epoch = w.app.cache.epoch();
     let row = api::live_share(w, id)?;
     let (bytes, object_tag) = api::stored_document(w, id)?;
-    let doc = match api::parse_document(&bytes) {
-        Ok(doc) => doc,
-        Err(e) => {
-            eprintln!("bshare: share {id}: stored document is damaged: {e}");
-            return Ok(html(
-                500,
-                render::render_status_page(
-                    500,
-                    "This share cannot be shown",
-                    "The stored session for this share is damaged or in a format this server does not understand. Its owner can fix it by sharing the session again.",
-                ),
-            )
-            .with_header("Cache-Control", "no-store"));
-        }
-    };
+    let doc = api::parse_document(id, &bytes)?;
     let share_url = api::share_url(w, id);
     let page = w.app.renderer.render_page(doc, share_url)?;
     let page = cached_page(page.into_bytes(), object_tag, row.upload_until);
