@@ -203,3 +203,78 @@ fn half_empty_documents_render_and_damaged_ones_say_so(stores: Stores) {
     }
     assert!(!server.logs().contains("panicked"), "{}", server.logs());
 }
+
+#[test]
+fn ids_differing_in_case_have_separate_documents_on_local_disk() {
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&[]);
+    let ids = ["aB3xY9kQ2mZp", "AB3XY9KQ2MZP", "ab3xy9kq2mzp"];
+    for id in ids {
+        let doc = json!({"shareId": id, "sessionId": "ses_case", "createdAt": 1, "updatedAt": 1,
+            "session": {"id": "ses_case", "title": format!("title of {id}")}, "messages": []});
+        let bytes = doc.to_string().into_bytes();
+        let created = create_share(&server, Some(id), Some(bytes.len()));
+        let r = upload(created["presignedUrl"].as_str().unwrap(), &bytes);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for id in ids {
+        let doc = get(&server.url(&format!("/api/share/{id}"))).json();
+        assert_eq!(doc["session"]["title"], format!("title of {id}"));
+    }
+    // On a disk that folds case the names must still differ.
+    let dir = env.dir.path().join("server/objects/sessions");
+    let mut folded: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    folded.sort();
+    folded.dedup();
+    assert_eq!(folded.len(), 3, "{folded:?}");
+}
+
+#[test]
+fn trusted_proxy_on_a_dual_stack_socket_names_the_client() {
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&[
+        "--bind",
+        "[::]:0",
+        "--trust-proxy",
+        "127.0.0.1",
+        "--create-limit",
+        "2",
+    ]);
+    // Reached over IPv4, the peer is ::ffff:127.0.0.1: it must still count as the proxy.
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let url = format!("http://127.0.0.1:{port}/api/share/presign");
+    let create = |forwarded: &str| {
+        http(
+            "POST",
+            &url,
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", forwarded),
+            ],
+            Some(br#"{"sessionId": "ses_proxy"}"#),
+        )
+        .status
+    };
+    assert_eq!(create("198.51.100.7"), 201);
+    assert_eq!(create("203.0.113.50, 198.51.100.7"), 201);
+    assert_eq!(
+        create("198.51.100.7"),
+        429,
+        "the forwarded client's limit is reached"
+    );
+    // Another client behind the same proxy is counted on its own.
+    assert_eq!(create("198.51.100.8"), 201);
+    // IPv6 clients count by their /64.
+    assert_eq!(create("2001:db8:7:7::1"), 201);
+    assert_eq!(create("2001:db8:7:7:ffff::2"), 201);
+    assert_eq!(create("2001:db8:7:7:1234::3"), 429);
+    assert_eq!(create("2001:db8:7:8::1"), 201);
+    // Reading stops at an entry that is not an address: the proxy itself is the client then.
+    assert_eq!(create("198.51.100.9, unknown"), 201);
+    assert_eq!(create("198.51.100.10, unknown"), 201);
+    assert_eq!(create("198.51.100.11, unknown"), 429);
+}

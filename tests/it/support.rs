@@ -452,7 +452,11 @@ impl Server {
     /// Start the binary; waits for its "listening on" line.
     pub fn start(env: &[(String, String)], extra: &[&str]) -> Self {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--workers", "8"])
+        cmd.arg("serve");
+        if !extra.contains(&"--bind") {
+            cmd.args(["--bind", "127.0.0.1:0"]);
+        }
+        cmd.args(["--workers", "8"])
             .args(extra)
             // Tests make many shares from one address; a test that checks the limits lowers them.
             .env("BSHARE_CREATE_LIMIT", "100000")
