@@ -264,10 +264,10 @@ function serverBaseUrl(options, env = process.env) {
   return DEFAULT_BASE_URL;
 }
 function toolsEnabled(options, env = process.env) {
-  if (options?.tools === false)
-    return false;
-  const fromEnv = env.BSHARE_PLUGIN_TOOLS;
-  return !(fromEnv === "0" || fromEnv === "false" || fromEnv === "off");
+  if (typeof options?.tools === "boolean")
+    return options.tools;
+  const fromEnv = env.BSHARE_PLUGIN_TOOLS?.trim().toLowerCase();
+  return fromEnv === "1" || fromEnv === "true" || fromEnv === "on";
 }
 
 // src/document.ts

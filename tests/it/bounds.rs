@@ -278,3 +278,25 @@ fn trusted_proxy_on_a_dual_stack_socket_names_the_client() {
     assert_eq!(create("198.51.100.10, unknown"), 201);
     assert_eq!(create("198.51.100.11, unknown"), 429);
 }
+
+#[test]
+fn healthz_keeps_its_answer_for_two_seconds() {
+    let mut env = Env::new(Stores::PostgresS3);
+    let server = env.server(&[]);
+    assert_eq!(get(&server.url("/healthz")).status, 200);
+    let checked = Instant::now();
+    env.s3.as_mut().unwrap().stop();
+    // The bucket is gone, but the answer of a moment ago stands: no S3 request per call.
+    let r = get(&server.url("/healthz"));
+    if checked.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert!(eventually(Duration::from_secs(4), || {
+        get(&server.url("/healthz")).status == 503
+    }));
+    assert!(
+        checked.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        checked.elapsed()
+    );
+}

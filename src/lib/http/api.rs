@@ -380,8 +380,36 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
     Ok(Response::new(200, "text/plain", Vec::new()).with_header("ETag", format!("\"{tag}\"")))
 }
 
+/// The last `/healthz` answer: status and body, and when it was made.
+#[derive(Default)]
+pub struct HealthCache {
+    last: std::sync::Mutex<Option<(std::time::Instant, u16, serde_json::Value)>>,
+}
+
+/// How long a `/healthz` answer is kept: a load balancer polling often, or anyone else, costs
+/// one database ping and one object-store check (an S3 request) per period, not per call.
+const HEALTH_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `GET /healthz`: 200 when the database and the object store answer, 503 naming what is down.
+/// The answer is kept for [`HEALTH_TTL`]; concurrent callers wait for one check.
 pub fn healthz(w: &mut Worker) -> Response {
+    let app = std::sync::Arc::clone(&w.app);
+    let mut last = app
+        .health
+        .last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((at, status, body)) = last.as_ref()
+        && at.elapsed() < HEALTH_TTL
+    {
+        return Response::json(*status, body).with_header("Cache-Control", "no-store");
+    }
+    let response = check_health(w);
+    *last = Some((std::time::Instant::now(), response.0, response.1.clone()));
+    Response::json(response.0, &response.1).with_header("Cache-Control", "no-store")
+}
+
+fn check_health(w: &mut Worker) -> (u16, serde_json::Value) {
     let database = w.store().and_then(crate::store::MetaStore::ping);
     let objects = w.app.blobs.ping();
     // The reason goes to the log only: it may name hosts and users.
@@ -397,7 +425,7 @@ pub fn healthz(w: &mut Worker) -> Response {
         "objects": status(&objects),
     });
     match (&database, &objects) {
-        (Ok(()), Ok(())) => Response::json(200, &body).with_header("Cache-Control", "no-store"),
+        (Ok(()), Ok(())) => (200, body),
         _ => {
             let down: Vec<&str> = [
                 database.is_err().then_some("database"),
@@ -409,7 +437,7 @@ pub fn healthz(w: &mut Worker) -> Response {
             let mut body = body;
             body["error"] = format!("unavailable: {}", down.join(" and ")).into();
             body["code"] = "UNAVAILABLE".into();
-            Response::json(503, &body).with_header("Cache-Control", "no-store")
+            (503, body)
         }
     }
 }
