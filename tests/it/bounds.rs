@@ -300,3 +300,179 @@ fn healthz_keeps_its_answer_for_two_seconds() {
         checked.elapsed()
     );
 }
+
+/// Run the openssl command line; panics with its output when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is needed to make test certificates (Debian: openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate it signed for `localhost` only (not 127.0.0.1), plus a CA
+/// that signed nothing.
+fn test_certificates(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let mut args = vec!["req", "-x509"];
+        args.extend(ec);
+        let (key, crt, subj) = (
+            format!("{ca}.key"),
+            format!("{ca}.crt"),
+            format!("/CN=bshare test {ca}"),
+        );
+        args.extend(["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subj]);
+        openssl(dir, &args);
+    }
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(dir, &args);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+#[test]
+fn postgres_over_tls_require_and_verify_full() {
+    use bshare::store::Connector;
+    use bshare::store::postgres::PostgresConnector;
+
+    let certs = tempfile::tempdir().unwrap();
+    test_certificates(certs.path());
+    let cluster = PgCluster::start_tls(
+        &certs.path().join("server.crt"),
+        &certs.path().join("server.key"),
+    );
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let other_ca = certs.path().join("other-ca.crt").display().to_string();
+    let url = |host: &str, query: &str| {
+        format!(
+            "postgres://postgres@{host}:{}/postgres?{query}",
+            cluster.port
+        )
+    };
+    let mut admin = postgres::Client::connect(&cluster.admin_url(), postgres::NoTls).unwrap();
+    // Whether every connection bshare holds right now is encrypted.
+    let mut all_encrypted = || -> bool {
+        let row = admin
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a
+                 JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = 'bshare'",
+                &[],
+            )
+            .unwrap();
+        let (all, encrypted): (i64, i64) = (row.get(0), row.get(1));
+        all > 0 && all == encrypted
+    };
+
+    // require: encrypted, the certificate not checked.
+    let connector = PostgresConnector::open(&url("127.0.0.1", "sslmode=require")).unwrap();
+    let mut store = connector.connect().unwrap();
+    store.ping().unwrap();
+    assert!(all_encrypted());
+    drop(store);
+
+    // verify-full with the right CA and the name on the certificate.
+    let connector = PostgresConnector::open(&url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .unwrap();
+    let mut store = connector.connect().unwrap();
+    store.ping().unwrap();
+    assert!(all_encrypted());
+    drop(store);
+    // verify-ca does not check the name.
+    PostgresConnector::open(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    ))
+    .unwrap();
+
+    // The wrong CA, and a host the certificate does not name: refused, with a sentence.
+    for (host, root) in [("localhost", &other_ca), ("127.0.0.1", &ca)] {
+        let Err(err) = PostgresConnector::open(&url(
+            host,
+            &format!("sslmode=verify-full&sslrootcert={root}"),
+        )) else {
+            panic!("verify-full accepted {host} with {root}");
+        };
+        let text = err.to_string();
+        assert!(text.contains("certificate was not accepted"), "{text}");
+        assert!(text.contains("sslrootcert"), "{text}");
+    }
+    // And the binary says so before it serves anything.
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env(
+            "DATABASE_URL",
+            url(
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={other_ca}"),
+            ),
+        )
+        .env("BSHARE_DATA_DIR", certs.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("certificate was not accepted"), "{stderr}");
+}
+
+#[test]
+fn a_locked_table_is_a_503_in_seconds_not_a_hang() {
+    use bshare::store::Connector;
+    use bshare::store::postgres::PostgresConnector;
+
+    let db = PgDb::create();
+    let connector = PostgresConnector::open(&db.url).unwrap();
+    let mut store = connector.connect().unwrap();
+    let mut admin = db.client();
+    let mut tx = admin.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE shares IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let started = Instant::now();
+    let err = store.get_share("abcdefgh").unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.status(), 503, "{err}");
+    assert!(took < Duration::from_secs(8), "waited {took:?}");
+    tx.rollback().unwrap();
+}
