@@ -270,10 +270,10 @@ function serverBaseUrl(options, env = process.env) {
   return DEFAULT_BASE_URL;
 }
 function toolsEnabled(options, env = process.env) {
-  if (options?.tools === false)
-    return false;
-  const fromEnv = env.BSHARE_PLUGIN_TOOLS;
-  return !(fromEnv === "0" || fromEnv === "false" || fromEnv === "off");
+  if (typeof options?.tools === "boolean")
+    return options.tools;
+  const fromEnv = env.BSHARE_PLUGIN_TOOLS?.trim().toLowerCase();
+  return fromEnv === "1" || fromEnv === "true" || fromEnv === "on";
 }
 function createOptions(options, env = process.env, warn = () => {}) {
   const out = {};
@@ -403,7 +403,7 @@ function parseRegistry(text, path) {
     file.version = 1;
   return file;
 }
-async function updateRegistry(path, change) {
+async function updateRegistry(path, change, options = {}) {
   const dir = dirname(path);
   try {
     mkdirSync(dir, { recursive: true, mode: 448 });
@@ -411,56 +411,92 @@ async function updateRegistry(path, change) {
     throw new RegistryError(`Could not create ${dir}: ${messageOf(err)}`, { cause: err });
   }
   const lockPath = `${path}.lock`;
-  await acquireLock(lockPath);
+  const token = randomBytes(16).toString("hex");
+  const content = `${process.pid} ${token}
+`;
+  await acquireLock(lockPath, content, token, options.lockWaitMs ?? LOCK_TIMEOUT_MS);
   try {
     const file = readRegistry(path);
     const result = change(file);
     writeAtomically(path, `${JSON.stringify(file, null, 2)}
-`);
+`, () => readLock(lockPath) === content);
     return result;
   } finally {
-    try {
-      unlinkSync(lockPath);
-    } catch {}
+    claim(lockPath, content, token);
   }
 }
-async function acquireLock(lockPath) {
-  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+async function acquireLock(lockPath, content, token, waitMs) {
+  const deadline = Date.now() + waitMs;
   for (;; ) {
+    let fd;
     try {
-      const fd = openSync(lockPath, "wx", 384);
-      try {
-        writeSync(fd, `${process.pid}
-`);
-      } finally {
-        closeSync(fd);
-      }
-      return;
+      fd = openSync(lockPath, "wx", 384);
     } catch (err) {
       if (!isCode(err, "EEXIST")) {
         throw new RegistryError(`Could not create the lock ${lockPath}: ${messageOf(err)}`, { cause: err });
       }
     }
-    if (lockIsStale(lockPath)) {
+    if (fd !== undefined) {
       try {
-        unlinkSync(lockPath);
-      } catch {}
+        writeSync(fd, content);
+      } catch (err) {
+        closeSync(fd);
+        claim(lockPath, content, token);
+        throw new RegistryError(`Could not write the lock ${lockPath}: ${messageOf(err)}`, { cause: err });
+      }
+      closeSync(fd);
+      return;
+    }
+    const stale = staleContent(lockPath);
+    if (stale !== undefined) {
+      claim(lockPath, stale, token);
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new RegistryError(`The share registry is locked by another program (${lockPath} exists for more than ${LOCK_TIMEOUT_MS / 1000} s).`);
+      throw new RegistryError(`The share registry is locked by another program (${lockPath} exists for more than ${Math.round(waitMs / 1000)} s).`);
     }
     await sleep(10 + Math.floor(Math.random() * 21));
   }
 }
-function lockIsStale(lockPath) {
+function readLock(lockPath) {
   try {
-    return Date.now() - statSync(lockPath).mtimeMs > LOCK_STALE_MS;
+    return readFileSync(lockPath, "utf8");
+  } catch {
+    return;
+  }
+}
+function staleContent(lockPath) {
+  try {
+    if (Date.now() - statSync(lockPath).mtimeMs <= LOCK_STALE_MS)
+      return;
+  } catch {
+    return;
+  }
+  return readLock(lockPath);
+}
+function claim(lockPath, expected, token) {
+  const aside = `${lockPath}.claim-${token}`;
+  try {
+    renameSync(lockPath, aside);
   } catch {
     return false;
   }
+  if (readLock(aside) === expected) {
+    try {
+      unlinkSync(aside);
+    } catch {}
+    return true;
+  }
+  try {
+    renameSync(aside, lockPath);
+  } catch {
+    try {
+      unlinkSync(aside);
+    } catch {}
+  }
+  return false;
 }
-function writeAtomically(path, text) {
+function writeAtomically(path, text, stillHeld) {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   try {
     const fd = openSync(tmp, "wx", 384);
@@ -470,8 +506,14 @@ function writeAtomically(path, text) {
     } finally {
       closeSync(fd);
     }
+    if (!stillHeld()) {
+      unlinkSync(tmp);
+      throw new RegistryError(`This writer held the registry lock ${path}.lock for over ${LOCK_STALE_MS / 1000} s, so another one took it over; nothing was written, try again.`);
+    }
     renameSync(tmp, path);
   } catch (err) {
+    if (err instanceof RegistryError)
+      throw err;
     try {
       unlinkSync(tmp);
     } catch {}

@@ -16,14 +16,19 @@ export function serverBaseUrl(
   return DEFAULT_BASE_URL;
 }
 
-/** Tools for the agent are on unless the options or `BSHARE_PLUGIN_TOOLS=0` turn them off. */
+/**
+ * Tools for the agent are off unless the plugin option `{"tools": true}` or `BSHARE_PLUGIN_TOOLS=1`
+ * turns them on: with them, text the agent reads (a web page, a file, a tool's output) could talk
+ * it into publishing the session, so publishing stays a thing only the user does by default.
+ * The option wins over the variable either way.
+ */
 export function toolsEnabled(
   options: Record<string, unknown> | undefined,
   env: Record<string, string | undefined> = process.env,
 ): boolean {
-  if (options?.tools === false) return false;
-  const fromEnv = env.BSHARE_PLUGIN_TOOLS;
-  return !(fromEnv === "0" || fromEnv === "false" || fromEnv === "off");
+  if (typeof options?.tools === "boolean") return options.tools;
+  const fromEnv = env.BSHARE_PLUGIN_TOOLS?.trim().toLowerCase();
+  return fromEnv === "1" || fromEnv === "true" || fromEnv === "on";
 }
 
 /**

@@ -1,12 +1,18 @@
 // The local share registry `$XDG_DATA_HOME/bshare/shares.json` (DESIGN.md §4).
 //
 // Written by this plugin and by the `bshare` CLI, possibly at the same moment, so every write
-// follows the same protocol as the Rust side (`src/lib/registry.rs`):
-//   1. take `shares.json.lock` with O_CREAT|O_EXCL, write "<pid>\n"; if it exists, retry every
-//      10–30 ms for up to 10 s, and remove a lock older than 30 s (its writer died);
-//   2. read shares.json (missing = empty; unparsable = error, the file is never overwritten);
-//   3. modify, write `shares.json.tmp-<pid>-<hex>` (mode 0600), fsync, rename over shares.json;
-//   4. remove the lock, also on error.
+// follows the same protocol as the Rust side (`src/lib/registry.rs`; ARCHITECTURE.md, "The
+// registry lock"). Bun has no flock, so the lock is a file holding its owner's token:
+//   1. take `shares.json.lock` with O_CREAT|O_EXCL, holding "<pid> <random token>\n"; if it
+//      exists, retry every 10–30 ms for up to 10 s;
+//   2. a lock older than 30 s belongs to a writer that died: take it over only by *claiming* it
+//      (rename it to `shares.json.lock.claim-<token>`, read what was moved, remove it only if it
+//      is the content judged stale, else rename it back), then go to 1;
+//   3. read shares.json (missing = empty; unparsable = error, the file is never overwritten);
+//   4. modify, write `shares.json.tmp-<pid>-<hex>` (mode 0600), fsync; check that the lock still
+//      holds our token (else write nothing and fail), rename over shares.json;
+//   5. release by claiming the lock with our own content, also on error: a lock that is not ours
+//      (any more) is put back, never removed.
 // Readers take no lock: the rename makes every version of the file whole.
 
 import { randomBytes } from "node:crypto";
@@ -98,9 +104,13 @@ function parseRegistry(text: string, path: string): RegistryFile {
 
 /**
  * Runs `change` on the registry under the lock and writes the result atomically.
- * Returns what `change` returned.
+ * Returns what `change` returned. `lockWaitMs` is how long a held lock is waited for.
  */
-export async function updateRegistry<T>(path: string, change: (file: RegistryFile) => T): Promise<T> {
+export async function updateRegistry<T>(
+  path: string,
+  change: (file: RegistryFile) => T,
+  options: { lockWaitMs?: number } = {},
+): Promise<T> {
   const dir = dirname(path);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -108,64 +118,111 @@ export async function updateRegistry<T>(path: string, change: (file: RegistryFil
     throw new RegistryError(`Could not create ${dir}: ${messageOf(err)}`, { cause: err });
   }
   const lockPath = `${path}.lock`;
-  await acquireLock(lockPath);
+  const token = randomBytes(16).toString("hex");
+  const content = `${process.pid} ${token}\n`;
+  await acquireLock(lockPath, content, token, options.lockWaitMs ?? LOCK_TIMEOUT_MS);
   try {
     const file = readRegistry(path);
     const result = change(file);
-    writeAtomically(path, `${JSON.stringify(file, null, 2)}\n`);
+    writeAtomically(path, `${JSON.stringify(file, null, 2)}\n`, () => readLock(lockPath) === content);
     return result;
   } finally {
-    try {
-      unlinkSync(lockPath);
-    } catch {
-      // Someone judged our lock stale and removed it; nothing left to clean up.
-    }
+    claim(lockPath, content, token);
   }
 }
 
-async function acquireLock(lockPath: string): Promise<void> {
-  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+async function acquireLock(lockPath: string, content: string, token: string, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
   for (;;) {
+    let fd: number | undefined;
     try {
-      const fd = openSync(lockPath, "wx", 0o600);
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return;
+      fd = openSync(lockPath, "wx", 0o600);
     } catch (err) {
       if (!isCode(err, "EEXIST")) {
         throw new RegistryError(`Could not create the lock ${lockPath}: ${messageOf(err)}`, { cause: err });
       }
     }
-    if (lockIsStale(lockPath)) {
+    if (fd !== undefined) {
       try {
-        unlinkSync(lockPath);
-      } catch {
-        // Another writer removed it first; just retry.
+        writeSync(fd, content);
+      } catch (err) {
+        closeSync(fd);
+        claim(lockPath, content, token);
+        throw new RegistryError(`Could not write the lock ${lockPath}: ${messageOf(err)}`, { cause: err });
       }
+      closeSync(fd);
+      return;
+    }
+    const stale = staleContent(lockPath);
+    if (stale !== undefined) {
+      claim(lockPath, stale, token);
       continue;
     }
     if (Date.now() >= deadline) {
       throw new RegistryError(
-        `The share registry is locked by another program (${lockPath} exists for more than ${LOCK_TIMEOUT_MS / 1000} s).`,
+        `The share registry is locked by another program (${lockPath} exists for more than ${Math.round(waitMs / 1000)} s).`,
       );
     }
     await sleep(10 + Math.floor(Math.random() * 21));
   }
 }
 
-function lockIsStale(lockPath: string): boolean {
+/** The lock file's content, or undefined when it cannot be read (gone). */
+function readLock(lockPath: string): string | undefined {
   try {
-    return Date.now() - statSync(lockPath).mtimeMs > LOCK_STALE_MS;
+    return readFileSync(lockPath, "utf8");
   } catch {
-    // Gone already: not stale, the next open will tell.
-    return false;
+    return undefined;
   }
 }
 
-function writeAtomically(path: string, text: string): void {
+/** The lock file's content when it is older than 30 s: its writer died. */
+function staleContent(lockPath: string): string | undefined {
+  try {
+    if (Date.now() - statSync(lockPath).mtimeMs <= LOCK_STALE_MS) return undefined;
+  } catch {
+    // Gone already: not stale, the next open will tell.
+    return undefined;
+  }
+  return readLock(lockPath);
+}
+
+/**
+ * Removes the lock file if, and only if, it holds `expected`: moves it aside under a name of our
+ * own (atomic, so no one else gets the same file), looks at what was moved, and puts it back
+ * when it is someone else's. Should a third writer have created a lock in the moment between,
+ * that one is replaced, and its own check before renaming the registry stops it from writing.
+ */
+function claim(lockPath: string, expected: string, token: string): boolean {
+  const aside = `${lockPath}.claim-${token}`;
+  try {
+    renameSync(lockPath, aside);
+  } catch {
+    // Gone already: its writer released it, or another claimed it.
+    return false;
+  }
+  if (readLock(aside) === expected) {
+    try {
+      unlinkSync(aside);
+    } catch {
+      // Nothing else can have this name; a failure leaves only a stray file.
+    }
+    return true;
+  }
+  try {
+    renameSync(aside, lockPath);
+  } catch {
+    try {
+      unlinkSync(aside);
+    } catch {
+      // As above.
+    }
+  }
+  return false;
+}
+
+/** Writes through a temp file; `stillHeld` is asked right before the rename. */
+function writeAtomically(path: string, text: string, stillHeld: () => boolean): void {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   try {
     const fd = openSync(tmp, "wx", 0o600);
@@ -175,8 +232,15 @@ function writeAtomically(path: string, text: string): void {
     } finally {
       closeSync(fd);
     }
+    if (!stillHeld()) {
+      unlinkSync(tmp);
+      throw new RegistryError(
+        `This writer held the registry lock ${path}.lock for over ${LOCK_STALE_MS / 1000} s, so another one took it over; nothing was written, try again.`,
+      );
+    }
     renameSync(tmp, path);
   } catch (err) {
+    if (err instanceof RegistryError) throw err;
     try {
       unlinkSync(tmp);
     } catch {

@@ -146,7 +146,7 @@ const tui: TuiPlugin = async (api: TuiPluginApi, options) => {
     api.ui.toast({
       variant: "warning",
       title: "bshare",
-      message: "This OpenCode offers plugins no slash commands; ask the agent to use the bshare_share and bshare_unshare tools.",
+      message: "This OpenCode offers plugins no slash commands; turn on the agent's bshare_share and bshare_unshare tools (BSHARE_PLUGIN_TOOLS=1) and ask the agent.",
     });
   }
   api.lifecycle.onDispose(() => registered.dispose());

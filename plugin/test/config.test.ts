@@ -11,10 +11,16 @@ test("the server comes from the plugin option, then BETTER_SHARE_BASE_URL, then 
   expect(serverBaseUrl({ baseUrl: " " }, { BETTER_SHARE_BASE_URL: "" })).toBe("http://127.0.0.1:8080");
 });
 
-test("agent tools are on unless turned off", () => {
-  expect(toolsEnabled(undefined, {})).toBe(true);
-  expect(toolsEnabled({ tools: false }, {})).toBe(false);
+test("agent tools are off unless turned on", () => {
+  expect(toolsEnabled(undefined, {})).toBe(false);
+  expect(toolsEnabled({}, { BSHARE_PLUGIN_TOOLS: "" })).toBe(false);
   expect(toolsEnabled(undefined, { BSHARE_PLUGIN_TOOLS: "0" })).toBe(false);
+  expect(toolsEnabled(undefined, { BSHARE_PLUGIN_TOOLS: "yes please" })).toBe(false);
+  expect(toolsEnabled({ tools: "true" }, {})).toBe(false);
+  expect(toolsEnabled({ tools: true }, {})).toBe(true);
+  expect(toolsEnabled(undefined, { BSHARE_PLUGIN_TOOLS: "1" })).toBe(true);
+  expect(toolsEnabled(undefined, { BSHARE_PLUGIN_TOOLS: "on" })).toBe(true);
+  expect(toolsEnabled({ tools: false }, { BSHARE_PLUGIN_TOOLS: "1" })).toBe(false);
 });
 
 test("share URLs on the bshare server are recognized, others are not", () => {

@@ -52,14 +52,18 @@ function userHome(): { home: string; project: string; env: Record<string, string
 }
 
 describe("inside OpenCode", () => {
-  test("the server plugin loads and registers bshare_share and bshare_unshare", () => {
+  test("the server plugin loads, with bshare_share and bshare_unshare only when turned on", () => {
     const { opencode: bin } = required();
     const u = userHome();
     try {
-      const out = Bun.spawnSync([bin, "debug", "agent", "build"], { cwd: u.project, env: u.env, timeout: 120_000 });
-      const text = out.stdout.toString();
-      expect(text).toContain('"bshare_share"');
-      expect(text).toContain('"bshare_unshare"');
+      const agent = (env: Record<string, string>) =>
+        Bun.spawnSync([bin, "debug", "agent", "build"], { cwd: u.project, env, timeout: 120_000 }).stdout.toString();
+      const off = agent(u.env);
+      expect(off).toContain('"bash"');
+      expect(off).not.toContain('"bshare_share"');
+      const on = agent({ ...u.env, BSHARE_PLUGIN_TOOLS: "1" });
+      expect(on).toContain('"bshare_share"');
+      expect(on).toContain('"bshare_unshare"');
     } finally {
       u.cleanup();
     }

@@ -125,16 +125,45 @@ describe("registry file", () => {
     expect(readRegistry(path).shares).toHaveLength(1);
   });
 
-  test("a lock older than 30 s is stale and removed", async () => {
+  test("a lock older than 30 s is stale and taken over, even by a writer that does not wait", async () => {
     await updateRegistry(path, () => undefined);
-    writeFileSync(`${path}.lock`, "99999\n");
+    writeFileSync(`${path}.lock`, "99999 deadwriter\n");
     const old = new Date(Date.now() - 60_000);
     utimesSync(`${path}.lock`, old, old);
-    const started = Date.now();
-    await updateRegistry(path, (f) => upsertEntry(f, entry("STALESTA")));
-    expect(Date.now() - started).toBeLessThan(1_000);
+    await updateRegistry(path, (f) => upsertEntry(f, entry("STALESTA")), { lockWaitMs: 0 });
     expect(readRegistry(path).shares[0]?.shareId).toBe("STALESTA");
     expect(existsSync(`${path}.lock`)).toBe(false);
+    // A fresh lock is not stale: without waiting, the write fails at once.
+    writeFileSync(`${path}.lock`, "99999 livewriter\n");
+    await expect(updateRegistry(path, () => undefined, { lockWaitMs: 0 })).rejects.toThrow("locked by another program");
+    expect(readFileSync(`${path}.lock`, "utf8")).toBe("99999 livewriter\n");
+  });
+
+  test("release never removes another writer's lock", async () => {
+    await updateRegistry(path, (f) => {
+      upsertEntry(f, entry("MINEMINE"));
+      // Our lock is replaced (as if we had stalled for over 30 s and been taken over).
+      writeFileSync(`${path}.lock`, "4242 otherwriter\n");
+    }).catch(() => undefined);
+    expect(readFileSync(`${path}.lock`, "utf8")).toBe("4242 otherwriter\n");
+    expect(readdirSync(join(dir, "bshare")).filter((n) => n.includes(".claim-"))).toEqual([]);
+  });
+
+  test("a writer whose lock was taken over writes nothing", async () => {
+    const lock = `${path}.lock`;
+    let inner: Promise<void> | undefined;
+    const outer = updateRegistry(path, (f) => {
+      upsertEntry(f, entry("SLOWSLOW"));
+      // This writer stalls for over 30 s: its lock turns stale, and another writer takes over
+      // and finishes (synchronously here, as it needs no waiting) before this one commits.
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(lock, old, old);
+      inner = updateRegistry(path, (g) => upsertEntry(g, entry("FASTFAST")), { lockWaitMs: 0 });
+    });
+    await expect(outer).rejects.toThrow("nothing was written");
+    await inner;
+    expect(readRegistry(path).shares.map((e) => e.shareId)).toEqual(["FASTFAST"]);
+    expect(existsSync(lock)).toBe(false);
   });
 });
 

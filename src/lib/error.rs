@@ -42,6 +42,16 @@ pub enum Error {
         size: u64,
         limit: u64,
     },
+    #[error(
+        "this sync batch has {count} items, over this server's limit of {limit} items per batch; send it in smaller batches"
+    )]
+    TooManyItems { count: usize, limit: usize },
+    /// The stored document cannot be read as a session document: it is not JSON, or not of the
+    /// expected shape. The object store answered, but with something unusable (502).
+    #[error(
+        "the stored session document of this share is damaged ({reason}); its owner can fix it by sharing the session again"
+    )]
+    DamagedDocument { reason: String },
     #[error("too many requests from this address; try again in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
     #[error(
@@ -104,10 +114,10 @@ impl Error {
             Error::MethodNotAllowed => 405,
             Error::ShareExists => 409,
             Error::ShareGone | Error::ShareExpired => 410,
-            Error::TooLarge { .. } => 413,
+            Error::TooLarge { .. } | Error::TooManyItems { .. } => 413,
             Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::Config(_) => 500,
-            Error::StoredTooLarge { .. } => 502,
+            Error::StoredTooLarge { .. } | Error::DamagedDocument { .. } => 502,
             Error::Unavailable { .. } => 503,
         }
     }
@@ -127,7 +137,8 @@ impl Error {
             Error::ShareExpired => "SHARE_EXPIRED",
             Error::TokenRequired => "TOKEN_REQUIRED",
             Error::WrongToken => "TOKEN_MISMATCH",
-            Error::TooLarge { .. } => "TOO_LARGE",
+            Error::TooLarge { .. } | Error::TooManyItems { .. } => "TOO_LARGE",
+            Error::DamagedDocument { .. } => "DAMAGED_DOCUMENT",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Internal(_) | Error::Config(_) => "INTERNAL",
             Error::StoredTooLarge { .. } => "DOCUMENT_TOO_LARGE",

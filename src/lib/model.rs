@@ -13,8 +13,11 @@ use serde_json::Value;
 /// The last three fields are not part of DESIGN.md §3: they keep what OpenCode's own share
 /// protocol sends beyond the session and its messages (see `protocol`), so that
 /// `GET /api/share/:id/data` can give it back. Documents uploaded by other clients leave them out.
+///
+/// Every field may be missing in a stored document (`#[serde(default)]`): a document uploaded by
+/// another client, or cut short, is shown with what it has.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ShareData {
     pub share_id: String,
     pub session_id: String,
@@ -57,6 +60,22 @@ pub fn is_valid_share_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A file-name stem for a share id that stays distinct on disks that fold case (macOS, Windows):
+/// each uppercase letter becomes `=` and its lowercase (`aB3x` → `a=b3x`). `=` is not in the id
+/// alphabet, so two ids never share a stem, and an id without uppercase letters is its own stem.
+pub fn case_safe_stem(id: &str) -> String {
+    let mut stem = String::with_capacity(id.len() * 2);
+    for c in id.chars() {
+        if c.is_ascii_uppercase() {
+            stem.push('=');
+            stem.push(c.to_ascii_lowercase());
+        } else {
+            stem.push(c);
+        }
+    }
+    stem
 }
 
 /// The object key of a share's document.

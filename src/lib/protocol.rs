@@ -63,6 +63,59 @@ enum Checked<'a> {
     Ignored,
 }
 
+/// The most items one sync batch may hold. OpenCode sends its queue about once a second, and its
+/// full sync (when a session is first shared) one item per message and part: a long session of
+/// 2,000 messages is some 20,000 items. Past the cap a batch is refused (413) before it is parsed
+/// into values, so its cost is bounded by the cap, not by the body.
+pub const MAX_BATCH_ITEMS: usize = 50_000;
+
+/// Parse a sync body, refusing a batch of more than [`MAX_BATCH_ITEMS`] items before any item is
+/// built: the count is taken in a first pass that allocates nothing per item.
+pub fn parse_sync_request(body: &[u8]) -> Result<SyncRequest> {
+    #[derive(Deserialize)]
+    struct Counted {
+        #[serde(default)]
+        data: ItemCount,
+    }
+    let Counted { data } = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("the sync batch cannot be read: {e}")))?;
+    if data.0 > MAX_BATCH_ITEMS {
+        return Err(Error::TooManyItems {
+            count: data.0,
+            limit: MAX_BATCH_ITEMS,
+        });
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("the sync batch has the wrong shape: {e}")))
+}
+
+/// The length of a JSON list, counted without building its elements.
+#[derive(Default)]
+struct ItemCount(usize);
+
+impl<'de> Deserialize<'de> for ItemCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ItemCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of sync items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<ItemCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(ItemCount(n))
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
+}
+
 /// Merge a sync batch into `doc`.
 ///
 /// The batch is atomic: every item is checked before anything changes, and the first invalid item
@@ -70,6 +123,9 @@ enum Checked<'a> {
 /// is not a list) fails the whole batch with a sentence naming it. Messages stay ordered as OpenCode
 /// orders them (by `time.created`, then id), parts by id. A part whose message has not arrived is
 /// kept in `pending_parts` and joins its message when that arrives. The caller sets `updated_at`.
+///
+/// The cost is linear in the document and the batch: messages, parts and pending parts are found
+/// through indexes built once per batch, never by scanning a list per item.
 pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
     let checked = items
         .iter()
@@ -77,12 +133,16 @@ pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
         .map(|(index, item)| check(index, item, &doc.session_id))
         .collect::<Result<Vec<_>>>()?;
 
-    let mut by_id: HashMap<String, usize> = doc
-        .messages
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| str_field(&m.info, "id").map(|id| (id.to_owned(), i)))
-        .collect();
+    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(doc.messages.len());
+    for (i, m) in doc.messages.iter().enumerate() {
+        if let Some(id) = str_field(&m.info, "id") {
+            // The first of two messages with one id is the one updated, as before the index.
+            by_id.entry(id.to_owned()).or_insert(i);
+        }
+    }
+    // Part id -> position, per message, built the first time a batch touches that message.
+    let mut part_index: HashMap<usize, HashMap<String, usize>> = HashMap::new();
+    let mut pending = PendingParts::new(std::mem::take(&mut doc.pending_parts));
     // Messages whose part list grew, to be put back in id order once at the end.
     let mut grown: BTreeSet<usize> = BTreeSet::new();
     let mut reorder = false;
@@ -96,14 +156,9 @@ pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
                     doc.messages[i].info = info.clone();
                     continue;
                 }
-                let (parts, rest): (Vec<Value>, Vec<Value>) =
-                    std::mem::take(&mut doc.pending_parts)
-                        .into_iter()
-                        .partition(|p| str_field(p, "messageID") == Some(id));
-                doc.pending_parts = rest;
                 doc.messages.push(MessageWithParts {
                     info: info.clone(),
-                    parts,
+                    parts: pending.take(id),
                 });
                 let i = doc.messages.len() - 1;
                 by_id.insert(id.to_owned(), i);
@@ -115,11 +170,17 @@ pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
                 part,
             } => {
                 if let Some(&i) = by_id.get(message_id) {
-                    if upsert_part(&mut doc.messages[i].parts, id, None, part) {
+                    let parts = &mut doc.messages[i].parts;
+                    let index = part_index.entry(i).or_insert_with(|| index_parts(parts));
+                    if let Some(&at) = index.get(id) {
+                        parts[at].clone_from(part);
+                    } else {
+                        index.insert(id.to_owned(), parts.len());
+                        parts.push(part.clone());
                         grown.insert(i);
                     }
                 } else {
-                    upsert_part(&mut doc.pending_parts, id, Some(message_id), part);
+                    pending.upsert(message_id, id, part);
                 }
             }
             Checked::SessionDiff(diff) => doc.session_diff = Some(diff.clone()),
@@ -127,6 +188,7 @@ pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
             Checked::Ignored => {}
         }
     }
+    doc.pending_parts = pending.into_vec();
 
     // Sorting after the whole batch (not per item) keeps the indices in `by_id` valid meanwhile.
     for i in grown {
@@ -139,6 +201,87 @@ pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
             .sort_by(|a, b| message_order(&a.info).cmp(&message_order(&b.info)));
     }
     Ok(())
+}
+
+/// Part id -> position of its first occurrence.
+fn index_parts(parts: &[Value]) -> HashMap<String, usize> {
+    let mut index = HashMap::with_capacity(parts.len());
+    for (at, p) in parts.iter().enumerate() {
+        if let Some(id) = str_field(p, "id") {
+            index.entry(id.to_owned()).or_insert(at);
+        }
+    }
+    index
+}
+
+/// The parts waiting for their message, indexed by message and by (message, part). Slots of parts
+/// that joined their message are emptied, not removed, so the rest keep their order and positions.
+struct PendingParts {
+    slots: Vec<Option<Value>>,
+    by_message: HashMap<String, Vec<usize>>,
+    by_key: HashMap<(String, String), usize>,
+}
+
+impl PendingParts {
+    fn new(parts: Vec<Value>) -> Self {
+        let mut this = Self {
+            slots: Vec::with_capacity(parts.len()),
+            by_message: HashMap::new(),
+            by_key: HashMap::new(),
+        };
+        for part in parts {
+            let at = this.slots.len();
+            let message = str_field(&part, "messageID").unwrap_or("").to_owned();
+            if let Some(id) = str_field(&part, "id") {
+                this.by_key
+                    .entry((message.clone(), id.to_owned()))
+                    .or_insert(at);
+            }
+            this.by_message.entry(message).or_default().push(at);
+            this.slots.push(Some(part));
+        }
+        this
+    }
+
+    fn upsert(&mut self, message_id: &str, id: &str, part: &Value) {
+        let key = (message_id.to_owned(), id.to_owned());
+        if let Some(slot) = self
+            .by_key
+            .get(&key)
+            .and_then(|&at| self.slots[at].as_mut())
+        {
+            slot.clone_from(part);
+            return;
+        }
+        let at = self.slots.len();
+        self.slots.push(Some(part.clone()));
+        self.by_key.insert(key, at);
+        self.by_message
+            .entry(message_id.to_owned())
+            .or_default()
+            .push(at);
+    }
+
+    /// The parts of this message, in the order they arrived, taken out.
+    fn take(&mut self, message_id: &str) -> Vec<Value> {
+        let Some(positions) = self.by_message.remove(message_id) else {
+            return Vec::new();
+        };
+        positions
+            .into_iter()
+            .filter_map(|at| {
+                let part = self.slots[at].take()?;
+                if let Some(id) = str_field(&part, "id") {
+                    self.by_key.remove(&(message_id.to_owned(), id.to_owned()));
+                }
+                Some(part)
+            })
+            .collect()
+    }
+
+    fn into_vec(self) -> Vec<Value> {
+        self.slots.into_iter().flatten().collect()
+    }
 }
 
 /// The document as OpenCode's item list, in the order of OpenCode's own full sync: the session,
@@ -274,22 +417,6 @@ fn check<'a>(index: usize, item: &'a SyncItem, session_id: &str) -> Result<Check
             })
         }
         _ => Ok(Checked::Ignored),
-    }
-}
-
-/// Replace the part with this id (and, for pending parts, this message id) or add it; `true` when
-/// it was added.
-fn upsert_part(parts: &mut Vec<Value>, id: &str, message_id: Option<&str>, part: &Value) -> bool {
-    let same = |p: &Value| {
-        str_field(p, "id") == Some(id)
-            && message_id.is_none_or(|m| str_field(p, "messageID") == Some(m))
-    };
-    if let Some(slot) = parts.iter_mut().find(|p| same(p)) {
-        slot.clone_from(part);
-        false
-    } else {
-        parts.push(part.clone());
-        true
     }
 }
 

@@ -1,9 +1,21 @@
 //! The local registry of shares (`$XDG_DATA_HOME/bshare/shares.json`, DESIGN.md §4).
 //!
 //! Written by the CLI and by the OpenCode plugin, read by the TUI. Writers serialize through a lock
-//! file created with `O_EXCL` next to the registry and replace the file atomically (temp file, fsync,
-//! rename), so two writers never lose each other's entries and a reader never sees half a file. The
-//! plugin (`plugin/src/registry.ts`) implements the very same protocol; change both or neither.
+//! file next to the registry and replace the file atomically (temp file, fsync, rename), so two
+//! writers never lose each other's entries and a reader never sees half a file. The plugin
+//! (`plugin/src/registry.ts`) implements the very same protocol; change both or neither. Bun has
+//! no `flock`, so the lock is a file with an owner token (ARCHITECTURE.md, "The registry lock"):
+//!
+//! 1. **Take:** create `shares.json.lock` with `O_EXCL` holding `"<pid> <random token>\n"`.
+//! 2. **Stale:** a lock file older than 30 s belongs to a writer that died. It is taken over only
+//!    by *claiming* it: rename it to a name of one's own (atomic), read what was moved, and keep it
+//!    removed only if it is the very content judged stale; otherwise it was a fresh lock that
+//!    replaced the stale one meanwhile, and it is renamed back. Then try 1 again.
+//! 3. **Commit:** just before renaming the new registry into place, the writer checks that the lock
+//!    file still holds its token; if not (it was paused for over 30 s and taken over), it writes
+//!    nothing and fails with a sentence.
+//! 4. **Release:** claim the lock with one's own token: a lock that is not one's own (any more) is
+//!    put back, never removed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -38,6 +50,11 @@ pub enum RegistryError {
         secs = LOCK_WAIT.as_secs()
     )]
     LockTimeout { path: PathBuf },
+    #[error(
+        "this writer held the registry lock {path} for over {secs} s, so another one took it over; nothing was written, try again",
+        secs = LOCK_STALE.as_secs()
+    )]
+    LockLost { path: PathBuf },
     #[error("cannot find the registry: neither XDG_DATA_HOME nor HOME is set")]
     NoHome,
 }
@@ -161,10 +178,10 @@ pub fn update<T>(path: &Path, change: impl FnOnce(&mut Registry) -> T) -> Result
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let lock_path = lock_path(path);
-    let _lock = LockGuard::acquire(&lock_path)?;
+    let lock = LockGuard::acquire(&lock_path, LOCK_WAIT)?;
     let mut registry = load(path)?;
     let out = change(&mut registry);
-    write_atomically(path, &registry)?;
+    write_atomically(path, &registry, &|| lock.still_held())?;
     Ok(out)
 }
 
@@ -203,7 +220,13 @@ fn open_private(path: &Path, create_new: bool) -> io::Result<File> {
     options.open(path)
 }
 
-fn write_atomically(path: &Path, registry: &Registry) -> Result<(), RegistryError> {
+/// Write the registry through a temp file; `still_held` is asked right before the rename, and the
+/// file is left alone (`LockLost`) when the lock is no longer this writer's.
+fn write_atomically(
+    path: &Path,
+    registry: &Registry,
+    still_held: &dyn Fn() -> bool,
+) -> Result<(), RegistryError> {
     let io_err = |action, source| RegistryError::Io {
         action,
         path: path.to_owned(),
@@ -222,35 +245,60 @@ fn write_atomically(path: &Path, registry: &Registry) -> Result<(), RegistryErro
         let mut file = open_private(&tmp, true)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        if !still_held() {
+            return Ok(false);
+        }
+        fs::rename(&tmp, path).map(|()| true)
     })();
-    if let Err(source) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err("write", source));
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let _ = fs::remove_file(&tmp);
+            Err(RegistryError::LockLost {
+                path: lock_path(path),
+            })
+        }
+        Err(source) => {
+            let _ = fs::remove_file(&tmp);
+            Err(io_err("write", source))
+        }
     }
-    Ok(())
 }
 
-/// Holds `shares.json.lock`; removes it when dropped.
+/// Holds `shares.json.lock`; releases it (only if it is still this writer's) when dropped.
 struct LockGuard {
     path: PathBuf,
+    /// What this writer wrote into the lock file: `"<pid> <token>\n"`.
+    content: String,
 }
 
 impl LockGuard {
-    fn acquire(path: &Path) -> Result<Self, RegistryError> {
-        let deadline = Instant::now() + LOCK_WAIT;
+    fn acquire(path: &Path, wait: Duration) -> Result<Self, RegistryError> {
+        let deadline = Instant::now() + wait;
+        let token = crate::crypto::random_hex(16);
+        // The pid is only for a person looking at a stuck lock; the token is what is compared.
+        let content = format!("{} {token}\n", std::process::id());
         loop {
             match open_private(path, true) {
                 Ok(mut file) => {
-                    // The pid is only for a person looking at a stuck lock.
-                    let _ = writeln!(file, "{}", std::process::id());
-                    return Ok(Self {
+                    let written = file.write_all(content.as_bytes());
+                    let guard = Self {
                         path: path.to_owned(),
-                    });
+                        content,
+                    };
+                    return match written {
+                        Ok(()) => Ok(guard),
+                        // Dropping the guard releases the lock just made.
+                        Err(source) => Err(RegistryError::Io {
+                            action: "write lock file",
+                            path: path.to_owned(),
+                            source,
+                        }),
+                    };
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    if is_stale(path) {
-                        let _ = fs::remove_file(path);
+                    if let Some(stale) = stale_content(path) {
+                        claim(path, &stale, &token);
                         continue;
                     }
                     if Instant::now() >= deadline {
@@ -272,19 +320,52 @@ impl LockGuard {
             }
         }
     }
+
+    /// Whether the lock file still holds this writer's token.
+    fn still_held(&self) -> bool {
+        fs::read_to_string(&self.path).is_ok_and(|c| c == self.content)
+    }
 }
 
-fn is_stale(path: &Path) -> bool {
-    fs::metadata(path)
+/// The content of the lock file when it is older than [`LOCK_STALE`].
+fn stale_content(path: &Path) -> Option<String> {
+    let age = fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
-        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
-        .is_some_and(|age| age > LOCK_STALE)
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())?;
+    if age <= LOCK_STALE {
+        return None;
+    }
+    fs::read_to_string(path).ok()
+}
+
+/// Remove the lock file if, and only if, it holds `expected`: move it aside under a name of this
+/// writer's (atomic, so no one else can be handed the same file), look at what was moved, and put
+/// it back when it is someone else's. `true` when it was removed.
+fn claim(path: &Path, expected: &str, token: &str) -> bool {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".claim-{token}"));
+    let aside = path.with_file_name(name);
+    if fs::rename(path, &aside).is_err() {
+        // Gone already: its writer released it, or another claimed it.
+        return false;
+    }
+    if fs::read_to_string(&aside).is_ok_and(|c| c == expected) {
+        let _ = fs::remove_file(&aside);
+        return true;
+    }
+    // Another writer's live lock: put it back. Should a third writer have created a lock in the
+    // moment between, that one is replaced, and its own commit check stops it from writing.
+    if fs::rename(&aside, path).is_err() {
+        let _ = fs::remove_file(&aside);
+    }
+    false
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        let token = self.content.split_whitespace().nth(1).unwrap_or("release");
+        claim(&self.path, &self.content, token);
     }
 }
 
@@ -384,6 +465,77 @@ mod tests {
             .unwrap();
         update(&path, |r| r.upsert(entry("aaaaaaaa"))).unwrap();
         assert_eq!(load(&path).unwrap().shares.len(), 1);
+    }
+
+    #[test]
+    fn a_stale_lock_is_taken_over_even_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("shares.json.lock");
+        fs::write(&lock, "999999 deadwriter\n").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(&lock)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let guard = LockGuard::acquire(&lock, Duration::ZERO).unwrap();
+        assert!(guard.still_held());
+        // A fresh lock is not: with no wait, taking it fails at once.
+        assert!(matches!(
+            LockGuard::acquire(&lock, Duration::ZERO),
+            Err(RegistryError::LockTimeout { .. })
+        ));
+        drop(guard);
+        assert!(!lock.exists());
+    }
+
+    #[test]
+    fn release_never_removes_another_writers_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("shares.json.lock");
+        let guard = LockGuard::acquire(&lock, Duration::ZERO).unwrap();
+        // Taken over meanwhile (this writer was paused for over 30 s).
+        fs::write(&lock, "4242 otherwriter\n").unwrap();
+        drop(guard);
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "4242 otherwriter\n");
+        // Claiming with the wrong content puts the lock back too.
+        assert!(!claim(&lock, "999 stale\n", "t"));
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "4242 otherwriter\n");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing left aside"
+        );
+    }
+
+    #[test]
+    fn a_writer_whose_lock_was_taken_over_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shares.json");
+        let lock = lock_path(&path);
+        let err = update(&path, |r| {
+            r.upsert(entry("slowslow"));
+            // This writer stalls for over 30 s: its lock turns stale and another takes over.
+            File::options()
+                .write(true)
+                .open(&lock)
+                .unwrap()
+                .set_modified(SystemTime::now() - Duration::from_secs(60))
+                .unwrap();
+            update(&path, |r| r.upsert(entry("fastfast"))).unwrap();
+        })
+        .unwrap_err();
+        assert!(matches!(err, RegistryError::LockLost { .. }), "{err}");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        let ids: Vec<String> = load(&path)
+            .unwrap()
+            .shares
+            .into_iter()
+            .map(|e| e.share_id)
+            .collect();
+        assert_eq!(ids, ["fastfast"]);
+        assert!(!lock.exists());
     }
 
     #[test]

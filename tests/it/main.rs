@@ -3,6 +3,7 @@
 mod support;
 
 mod api;
+mod bounds;
 mod browser;
 mod cli;
 mod edge;

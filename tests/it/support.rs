@@ -160,6 +160,43 @@ fn running_as_root() -> bool {
 
 impl PgCluster {
     pub fn start() -> Self {
+        let cluster = Self::init();
+        cluster.start_again();
+        cluster
+    }
+
+    /// A cluster that also speaks TLS, with this certificate and key (PEM files).
+    pub fn start_tls(cert: &Path, key: &Path) -> Self {
+        let cluster = Self::init();
+        let data = PathBuf::from(cluster.data_dir());
+        std::fs::copy(cert, data.join("server.crt")).expect("copy the certificate");
+        std::fs::copy(key, data.join("server.key")).expect("copy the key");
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("postgresql.conf");
+        std::io::Write::write_all(&mut conf, b"\nssl = on\n").expect("write postgresql.conf");
+        let mut fix = vec![
+            Command::new("chmod")
+                .arg("600")
+                .arg(data.join("server.key"))
+                .status(),
+        ];
+        if let Some(user) = &cluster.run_as {
+            fix.push(
+                Command::new("chown")
+                    .arg(format!("{user}:{user}"))
+                    .arg(data.join("server.crt"))
+                    .arg(data.join("server.key"))
+                    .status(),
+            );
+        }
+        assert!(fix.into_iter().all(|s| s.is_ok_and(|s| s.success())));
+        cluster.start_again();
+        cluster
+    }
+
+    fn init() -> Self {
         let bin = pg_bin_dir();
         let dir = tempfile::tempdir().expect("tempdir");
         // PostgreSQL refuses to run as root; the test command runs as root in CI.
@@ -585,7 +622,11 @@ impl Server {
                 sh
             }
         };
-        cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        cmd.arg("serve");
+        if !extra.contains(&"--bind") {
+            cmd.args(["--bind", "127.0.0.1:0"]);
+        }
+        cmd
             .args(extra)
             .env("BSHARE_WORKERS", "8")
             // Tests make many shares from one address; a test that checks the limits lowers them.

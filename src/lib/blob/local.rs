@@ -6,6 +6,12 @@
 //! works once (its nonce is recorded), until it expires, for exactly its key. Bodies are written to a
 //! temporary file, fsynced and renamed into place, so a reader sees the old or the new document,
 //! never half of one, and a refused or broken upload leaves nothing behind.
+//!
+//! Share ids are case-sensitive, but the disks of macOS and Windows are not: `aB3xY9kQ` and
+//! `AB3XY9KQ` would be one file. So a file name never holds an uppercase letter: each is written
+//! as `=` and its lowercase (`aB3x` → `a=b3x`). `=` is not in the id alphabet, so the mapping is
+//! one to one, and an id without uppercase letters keeps the name it always had. Files an older
+//! version wrote under the raw id are renamed once, when the store opens.
 
 use std::fs;
 use std::io::{self, Write};
@@ -42,6 +48,7 @@ impl LocalBlobStore {
                 dir.display()
             ))
         })?;
+        migrate_raw_names(&dir.join("sessions"))?;
         Ok(Self {
             dir: dir.to_owned(),
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -57,7 +64,7 @@ impl LocalBlobStore {
             .and_then(|rest| rest.strip_suffix(".json"))
             .filter(|id| crate::model::is_valid_share_id(id))
             .ok_or(Error::UploadRefused("the upload URL names no valid object"))?;
-        Ok(self.dir.join("sessions").join(format!("{id}.json")))
+        Ok(self.dir.join("sessions").join(file_name(id)))
     }
 
     fn signed_message(key: &str, exp: i64, len: Option<u64>, nonce: &str) -> Vec<u8> {
@@ -121,6 +128,43 @@ impl LocalBlobStore {
             .map_or(0, |d| d.as_nanos());
         format!("{}-{mtime}", meta.len())
     }
+}
+
+/// The file name of a share's document, distinct even on a disk that folds case.
+fn file_name(id: &str) -> String {
+    format!("{}.json", crate::model::case_safe_stem(id))
+}
+
+/// Rename documents written under their raw id (before names were case-safe) to their case-safe
+/// name. Only names holding an uppercase letter change; a file already renamed is left alone.
+fn migrate_raw_names(sessions: &Path) -> Result<()> {
+    let failed = |e: io::Error| {
+        Error::Config(format!(
+            "cannot rename the documents in {} to case-safe names: {e}",
+            sessions.display()
+        ))
+    };
+    for entry in fs::read_dir(sessions).map_err(failed)? {
+        let entry = entry.map_err(failed)?;
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        if !crate::model::is_valid_share_id(id) || !id.bytes().any(|b| b.is_ascii_uppercase()) {
+            continue;
+        }
+        let target = sessions.join(file_name(id));
+        if target.exists() {
+            eprintln!(
+                "bshare: {} and {} both exist; keeping the second, leaving the first as it is",
+                entry.path().display(),
+                target.display()
+            );
+            continue;
+        }
+        fs::rename(entry.path(), &target).map_err(failed)?;
+    }
+    Ok(())
 }
 
 fn io_unavailable(e: io::Error) -> Error {
@@ -277,5 +321,64 @@ mod tests {
         s.delete(key).unwrap();
         assert!(s.head(key).unwrap().is_none());
         assert!(s.put("../etc/passwd", b"x").is_err());
+    }
+
+    #[test]
+    fn ids_differing_in_case_are_different_files_on_any_disk() {
+        let (d, s) = store();
+        s.put("sessions/aB3xY9kQ2mZp.json", b"first").unwrap();
+        s.put("sessions/AB3XY9KQ2MZP.json", b"second").unwrap();
+        s.put("sessions/ab3xy9kq2mzp.json", b"third").unwrap();
+        assert_eq!(
+            s.get("sessions/aB3xY9kQ2mZp.json").unwrap().unwrap().0,
+            b"first"
+        );
+        assert_eq!(
+            s.get("sessions/AB3XY9KQ2MZP.json").unwrap().unwrap().0,
+            b"second"
+        );
+        let mut folded: Vec<String> = fs::read_dir(d.path().join("sessions"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+            .collect();
+        folded.sort();
+        folded.dedup();
+        assert_eq!(
+            folded.len(),
+            3,
+            "names collide once case is folded: {folded:?}"
+        );
+        assert_eq!(file_name("aB3x-_12"), "a=b3x-_12.json");
+        assert_eq!(
+            file_name("abc-_12"),
+            "abc-_12.json",
+            "lowercase ids keep their old names"
+        );
+    }
+
+    #[test]
+    fn documents_under_raw_names_are_found_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = dir.path().join("sessions");
+        fs::create_dir_all(&sessions).unwrap();
+        fs::write(sessions.join("OldStyleId1.json"), b"old").unwrap();
+        fs::write(sessions.join("lowercase1.json"), b"low").unwrap();
+        let s = LocalBlobStore::open(dir.path(), "http://h", vec![7; 32]).unwrap();
+        assert_eq!(
+            s.get("sessions/OldStyleId1.json").unwrap().unwrap().0,
+            b"old"
+        );
+        assert_eq!(
+            s.get("sessions/lowercase1.json").unwrap().unwrap().0,
+            b"low"
+        );
+        assert!(!sessions.join("OldStyleId1.json").exists());
+        assert!(s.get("sessions/oldstyleid1.json").unwrap().is_none());
+        // Opening again changes nothing.
+        LocalBlobStore::open(dir.path(), "http://h", vec![7; 32]).unwrap();
+        assert_eq!(
+            s.get("sessions/OldStyleId1.json").unwrap().unwrap().0,
+            b"old"
+        );
     }
 }

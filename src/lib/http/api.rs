@@ -8,7 +8,7 @@ use crate::blob::local::UPLOAD_CONTENT_TYPE;
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::model::{self, is_valid_share_id, now_millis, object_key};
-use crate::store::{CreateOutcome, ShareRow, hour_window};
+use crate::store::{CreateOutcome, ShareRow};
 
 /// What a create request asks for, as both create endpoints take it.
 pub struct NewShare<'a> {
@@ -61,7 +61,6 @@ pub fn create_share(w: &mut Worker, req: &Request, new: &NewShare<'_>) -> Result
     let now = now_millis();
     let share_expires_at = lifetime.map(|l| now + l.as_millis() as i64);
     let client = w.app.client_hash(req.client);
-    let window = hour_window(now);
     let limit = w.app.config.create_limit_per_hour;
     let share_id = new
         .share_id
@@ -79,13 +78,10 @@ pub fn create_share(w: &mut Worker, req: &Request, new: &NewShare<'_>) -> Result
         upload_until: if new.upload.is_some() { expires_at } else { 0 },
         expires_at: share_expires_at,
     };
-    match w.store()?.create_share(&row, &client, window, limit)? {
+    match w.store()?.create_share(&row, &client, now, limit)? {
         CreateOutcome::Created => {}
         CreateOutcome::Exists => return Err(Error::ShareExists),
-        CreateOutcome::Limited => {
-            let retry_after = ((window + 3_600_000 - now) / 1000).max(1) as u64;
-            return Err(Error::RateLimited { retry_after });
-        }
+        CreateOutcome::Limited { retry_after } => return Err(Error::RateLimited { retry_after }),
     }
     let presigned_url = match new.upload {
         Some(size) => Some(w.app.blobs.presign_put(
@@ -277,13 +273,25 @@ pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
     Ok(Response::new(200, "application/json", bytes).with_header("Cache-Control", "no-cache"))
 }
 
-/// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none.
+/// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none,
+/// 502 `DAMAGED_DOCUMENT` when it is not JSON (every route that shows a document says so alike).
 /// The caller has checked that the share is live.
 pub fn stored_document(w: &Worker, id: &str) -> Result<(Vec<u8>, crate::blob::ObjectTag)> {
-    w.app
+    let (bytes, tag) = w
+        .app
         .blobs
         .get_within(&object_key(id), w.app.config.max_document_bytes)?
-        .ok_or(Error::NotUploaded)
+        .ok_or(Error::NotUploaded)?;
+    // Checked without building it: routes that pass the bytes on do not need the values.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return Err(damaged(id, format!("it is not JSON: {e}")));
+    }
+    Ok((bytes, tag))
+}
+
+fn damaged(id: &str, reason: String) -> Error {
+    eprintln!("bshare: share {id}: the stored document is damaged: {reason}");
+    Error::DamagedDocument { reason }
 }
 
 #[derive(Deserialize)]
@@ -380,8 +388,36 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
     Ok(Response::new(200, "text/plain", Vec::new()).with_header("ETag", format!("\"{tag}\"")))
 }
 
+/// The last `/healthz` answer: status and body, and when it was made.
+#[derive(Default)]
+pub struct HealthCache {
+    last: std::sync::Mutex<Option<(std::time::Instant, u16, serde_json::Value)>>,
+}
+
+/// How long a `/healthz` answer is kept: a load balancer polling often, or anyone else, costs
+/// one database ping and one object-store check (an S3 request) per period, not per call.
+const HEALTH_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `GET /healthz`: 200 when the database and the object store answer, 503 naming what is down.
+/// The answer is kept for [`HEALTH_TTL`]; concurrent callers wait for one check.
 pub fn healthz(w: &mut Worker) -> Response {
+    let app = std::sync::Arc::clone(&w.app);
+    let mut last = app
+        .health
+        .last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((at, status, body)) = last.as_ref()
+        && at.elapsed() < HEALTH_TTL
+    {
+        return Response::json(*status, body).with_header("Cache-Control", "no-store");
+    }
+    let response = check_health(w);
+    *last = Some((std::time::Instant::now(), response.0, response.1.clone()));
+    Response::json(response.0, &response.1).with_header("Cache-Control", "no-store")
+}
+
+fn check_health(w: &mut Worker) -> (u16, serde_json::Value) {
     let database = w.store().and_then(crate::store::MetaStore::ping);
     let objects = w.app.blobs.ping();
     // The reason goes to the log only: it may name hosts and users.
@@ -397,7 +433,7 @@ pub fn healthz(w: &mut Worker) -> Response {
         "objects": status(&objects),
     });
     match (&database, &objects) {
-        (Ok(()), Ok(())) => Response::json(200, &body).with_header("Cache-Control", "no-store"),
+        (Ok(()), Ok(())) => (200, body),
         _ => {
             let down: Vec<&str> = [
                 database.is_err().then_some("database"),
@@ -409,12 +445,20 @@ pub fn healthz(w: &mut Worker) -> Response {
             let mut body = body;
             body["error"] = format!("unavailable: {}", down.join(" and ")).into();
             body["code"] = "UNAVAILABLE".into();
-            Response::json(503, &body).with_header("Cache-Control", "no-store")
+            (503, body)
         }
     }
 }
 
-/// Parse a document fetched from the object store.
-pub fn parse_document(bytes: &[u8]) -> std::result::Result<model::ShareData, serde_json::Error> {
-    serde_json::from_slice(bytes)
+/// Parse a document fetched from the object store. Missing fields are tolerated (the renderer
+/// shows what there is); JSON of another shape is 502 `DAMAGED_DOCUMENT`.
+pub fn parse_document(id: &str, bytes: &[u8]) -> Result<model::ShareData> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let reason = if e.is_syntax() || e.is_eof() {
+            format!("it is not JSON: {e}")
+        } else {
+            format!("it is not a session document: {e}")
+        };
+        damaged(id, reason)
+    })
 }

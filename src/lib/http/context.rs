@@ -24,6 +24,7 @@ pub struct App {
     pub renderer: super::renderer::Renderer,
     /// Key of the client-address hashes (shared by all instances through the database).
     pub address_key: Vec<u8>,
+    pub health: super::api::HealthCache,
 }
 
 impl App {
@@ -46,6 +47,7 @@ impl App {
             connector,
             blobs,
             address_key,
+            health: super::api::HealthCache::default(),
         });
         app.start_sweeper()?;
         let weak = Arc::downgrade(&app);

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod context;
+pub mod client_addr;
 pub mod protocol_api;
 pub mod ratelimit;
 pub mod renderer;
@@ -31,7 +32,8 @@ pub struct Request {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// The client's address (the peer, or the trusted proxy's `X-Forwarded-For`).
+    /// The address the client is counted under (`client_addr`: the peer or what a trusted proxy
+    /// reports, canonical, IPv6 as its /64).
     pub client: IpAddr,
 }
 

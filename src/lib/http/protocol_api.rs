@@ -10,7 +10,7 @@ use super::context::Worker;
 use super::{Request, Response, announce, api, auth};
 use crate::error::{Error, Result};
 use crate::model::{ShareData, now_millis, object_key};
-use crate::protocol::{self, SyncRequest};
+use crate::protocol;
 
 /// `POST /api/share/:id/sync`: merge `{secret, data: [{type, data}]}` into the share's document.
 ///
@@ -35,7 +35,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         }
         return Err(err);
     }
-    let body: SyncRequest = req.json()?;
+    let body = protocol::parse_sync_request(&req.body)?;
     if body.data.is_empty() {
         return Ok(Response::json(200, &json!({})));
     }
@@ -48,11 +48,9 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         // back.
         auth::check_live(row)?;
         let mut doc = match blobs.get_within(&key, limit)? {
-            Some((bytes, _)) => api::parse_document(&bytes).unwrap_or_else(|e| {
-                // Unreadable content cannot be merged into; OpenCode's items are the truth now.
-                eprintln!("bshare: share {id}: stored document is damaged ({e}); starting afresh");
-                empty_document(id, &row.session_id, row.created_at)
-            }),
+            // Unreadable content cannot be merged into; OpenCode's items are the truth now.
+            Some((bytes, _)) => api::parse_document(id, &bytes)
+                .unwrap_or_else(|_| empty_document(id, &row.session_id, row.created_at)),
             None => empty_document(id, &row.session_id, row.created_at),
         };
         protocol::apply_items(&mut doc, &body.data)?;
@@ -78,11 +76,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
 pub fn get_share_items(w: &mut Worker, id: &str) -> Result<Response> {
     auth::live_share(w, id)?;
     let (bytes, _) = api::stored_document(w, id)?;
-    let doc = api::parse_document(&bytes).map_err(|e| {
-        Error::internal(format!(
-            "share {id}: the stored session document is not valid JSON of the expected shape: {e}"
-        ))
-    })?;
+    let doc = api::parse_document(id, &bytes)?;
     Ok(
         Response::new(200, "application/json", protocol::items_json(&doc)?)
             .with_header("Cache-Control", "no-cache"),

@@ -52,6 +52,10 @@ pub fn error_page(err: &Error) -> Response {
             "The stored session is larger than this server accepts, so it is not shown. Its owner can share a shorter session.",
         ),
         Error::RateLimited { .. } => ("Too many requests", "Slow down and try again shortly."),
+        Error::DamagedDocument { .. } => (
+            "This share cannot be shown",
+            "The stored session for this share is damaged or in a format this server does not understand. Its owner can fix it by sharing the session again.",
+        ),
         Error::Unavailable { .. } => (
             "Temporarily unavailable",
             "The server cannot reach its storage right now. Try again shortly.",
@@ -161,7 +165,7 @@ fn document_variant(
     let (content_type, body) = match variant {
         Variant::Json => ("application/json", bytes),
         _ => {
-            let doc = api::parse_document(&bytes).map_err(|_| damaged())?;
+            let doc = api::parse_document(id, &bytes)?;
             (
                 "text/markdown; charset=utf-8",
                 render::render_transcript_markdown(&doc).into_bytes(),
@@ -197,10 +201,6 @@ fn not_modified(req: &Request, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
-fn damaged() -> Error {
-    Error::internal("the stored session document is not valid JSON of the expected shape")
-}
-
 fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error> {
     if let Some(page) = w.app.cache.get(id) {
         let now = now_millis();
@@ -221,21 +221,7 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
     let epoch = w.app.cache.epoch();
     let row = auth::live_share(w, id)?;
     let (bytes, object_tag) = api::stored_document(w, id)?;
-    let doc = match api::parse_document(&bytes) {
-        Ok(doc) => doc,
-        Err(e) => {
-            eprintln!("bshare: share {id}: stored document is damaged: {e}");
-            return Ok(html(
-                500,
-                render::render_status_page(
-                    500,
-                    "This share cannot be shown",
-                    "The stored session for this share is damaged or in a format this server does not understand. Its owner can fix it by sharing the session again.",
-                ),
-            )
-            .with_header("Cache-Control", "no-store"));
-        }
-    };
+    let doc = api::parse_document(id, &bytes)?;
     let share_url = api::share_url(w, id);
     let page = w.app.renderer.render_page(doc, share_url)?;
     let page =

@@ -2,7 +2,7 @@
 //! text, links keep only `http(s)` and `mailto` targets, code blocks are highlighted.
 
 use pulldown_cmark::{
-    CodeBlockKind, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd,
+    Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd,
 };
 
 use super::highlight::Highlighter;
@@ -41,7 +41,50 @@ pub fn open_link(out: &mut String, href: &str) {
 pub fn render(out: &mut String, text: &str, hl: &mut Highlighter, block: usize) {
     let mut links: Vec<bool> = Vec::new();
     let mut code: Option<(String, String)> = None;
+    // Tables are written here, not by pulldown-cmark: it aligns cells with `style` attributes,
+    // which the page's CSP blocks; classes of the stylesheet do it instead.
+    let mut table = TableState::default();
     let events = Parser::new_ext(text, OPTIONS).filter_map(|event| match event {
+        Event::Start(Tag::Table(alignments)) => {
+            table = TableState {
+                alignments,
+                ..TableState::default()
+            };
+            Some(Event::Html(CowStr::from("<table>")))
+        }
+        Event::Start(Tag::TableHead) => {
+            table.head = true;
+            table.cell = 0;
+            Some(Event::Html(CowStr::from("<thead><tr>")))
+        }
+        Event::End(TagEnd::TableHead) => {
+            table.head = false;
+            Some(Event::Html(CowStr::from("</tr></thead><tbody>\n")))
+        }
+        Event::Start(Tag::TableRow) => {
+            table.cell = 0;
+            Some(Event::Html(CowStr::from("<tr>")))
+        }
+        Event::End(TagEnd::TableRow) => Some(Event::Html(CowStr::from("</tr>\n"))),
+        Event::Start(Tag::TableCell) => {
+            let tag = if table.head { "th" } else { "td" };
+            let class = match table.alignments.get(table.cell) {
+                Some(Alignment::Left) => " class=\"al-left\"",
+                Some(Alignment::Center) => " class=\"al-center\"",
+                Some(Alignment::Right) => " class=\"al-right\"",
+                _ => "",
+            };
+            Some(Event::Html(CowStr::from(format!("<{tag}{class}>"))))
+        }
+        Event::End(TagEnd::TableCell) => {
+            table.cell += 1;
+            Some(Event::Html(CowStr::from(if table.head {
+                "</th>"
+            } else {
+                "</td>"
+            })))
+        }
+        Event::End(TagEnd::Table) => Some(Event::Html(CowStr::from("</tbody></table>\n"))),
         // Raw HTML from the document is only ever text.
         Event::Html(s) | Event::InlineHtml(s) => {
             if let Some((_, buf)) = code.as_mut() {
@@ -143,6 +186,14 @@ pub fn render(out: &mut String, text: &str, hl: &mut Highlighter, block: usize) 
     pulldown_cmark::html::push_html(out, events);
 }
 
+/// Where the table being written is: its columns' alignments, head or body, which cell.
+#[derive(Default)]
+struct TableState {
+    alignments: Vec<Alignment>,
+    head: bool,
+    cell: usize,
+}
+
 fn shift(level: HeadingLevel) -> HeadingLevel {
     match level {
         HeadingLevel::H1 => HeadingLevel::H3,
@@ -197,11 +248,36 @@ mod tests {
     }
 
     #[test]
+    fn table_alignment_uses_classes_not_style_attributes() {
+        let out = md("| l | c | r | n |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |\n");
+        assert!(
+            !out.contains("style"),
+            "the CSP blocks style attributes: {out}"
+        );
+        assert!(
+            out.contains("<th class=\"al-left\">l</th><th class=\"al-center\">c</th><th class=\"al-right\">r</th><th>n</th>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<td class=\"al-left\">1</td><td class=\"al-center\">2</td><td class=\"al-right\">3</td><td>4</td>"),
+            "{out}"
+        );
+        for class in ["al-left", "al-center", "al-right"] {
+            assert!(
+                super::super::STYLESHEET.contains(&format!(".md .{class} {{")),
+                "style.css styles .{class}"
+            );
+        }
+    }
+
+    #[test]
     fn gfm_features() {
         let out = md(
             "| a | b |\n|---|---|\n| 1 | 2 |\n\n- [x] done\n- [ ] todo\n\n~~gone~~ note[^1]\n\n[^1]: the note\n\n# Big\n\n```python\nx = 1\n```\n",
         );
         assert!(out.contains("<table>"), "{out}");
+        assert!(out.contains("<thead><tr><th>a</th>"), "{out}");
+        assert!(out.contains("<td>1</td><td>2</td>"), "{out}");
         assert!(out.contains("type=\"checkbox\""), "{out}");
         assert!(out.contains("<del>gone</del>"), "{out}");
         assert!(

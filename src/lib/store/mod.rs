@@ -57,8 +57,52 @@ pub enum CreateOutcome {
     Created,
     /// The id exists or existed (tombstone).
     Exists,
-    /// The client is over its creation limit for this window; nothing was inserted.
-    Limited,
+    /// The client is over its creation limit; nothing was inserted or counted. It may try again
+    /// in `retry_after` seconds.
+    Limited {
+        retry_after: u64,
+    },
+}
+
+/// A client's creations as [`MetaStore::count_create`] found them: whether this one was counted
+/// (within the limit), and the counts of the previous and the current hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateCount {
+    pub allowed: bool,
+    pub previous: u32,
+    pub current: u32,
+}
+
+/// The sliding hour of the create limit at `now`: the current hour window's start, and how much of
+/// the previous hour the last 60 minutes still cover (1.0 at the start of an hour, 0.0 at its end).
+/// A creation is allowed while `previous × overlap + current + 1 ≤ limit`, so it cannot make its
+/// limit at the end of one hour and again at the start of the next.
+pub fn sliding_hour(now: i64) -> (i64, f64) {
+    let start = hour_window(now);
+    (start, 1.0 - (now - start) as f64 / HOUR_MS as f64)
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Seconds until a client refused with these counts is within the limit again (at least 1).
+pub fn create_retry_after(count: CreateCount, limit: u32, now: i64) -> u64 {
+    let (start, _) = sliding_hour(now);
+    let (previous, current, limit) = (
+        f64::from(count.previous),
+        f64::from(count.current),
+        f64::from(limit),
+    );
+    let hour = HOUR_MS as f64;
+    // Allowed once `previous × overlap + current + 1 ≤ limit`: within this hour, once enough of the
+    // previous one has slid out; else in the next hour, once enough of this one has.
+    let at = if current + 1.0 <= limit && previous > 0.0 {
+        start as f64 + hour * (1.0 - (limit - current - 1.0) / previous)
+    } else if current + 1.0 > limit && current > 0.0 {
+        (start + HOUR_MS) as f64 + hour * (1.0 - (limit - 1.0) / current).max(0.0)
+    } else {
+        now as f64
+    };
+    (((at - now as f64) / 1000.0).ceil() as u64).max(1)
 }
 
 /// What changed, as told to every server's page cache.
@@ -77,17 +121,20 @@ pub type ChangeSink = Arc<dyn Fn(Change) + Send + Sync>;
 pub trait MetaStore: Send {
     /// Insert a new share; `false` when the id exists or existed (tombstone).
     fn insert_share(&mut self, row: &ShareRow) -> Result<bool>;
-    /// Count one creation for this client in this window and, within `limit`, insert the share.
-    /// Stores that can do both in one round trip override this.
+    /// Within the client's creation limit (sliding hour, [`sliding_hour`]), count one creation and
+    /// insert the share. Stores that can do both in one round trip override this.
     fn create_share(
         &mut self,
         row: &ShareRow,
         client_hash: &[u8],
-        window_start: i64,
+        now: i64,
         limit: u32,
     ) -> Result<CreateOutcome> {
-        if self.count_create(client_hash, window_start)? > limit {
-            return Ok(CreateOutcome::Limited);
+        let count = self.count_create(client_hash, now, limit)?;
+        if !count.allowed {
+            return Ok(CreateOutcome::Limited {
+                retry_after: create_retry_after(count, limit, now),
+            });
         }
         Ok(if self.insert_share(row)? {
             CreateOutcome::Created
@@ -102,14 +149,17 @@ pub trait MetaStore: Send {
     fn touch_share(&mut self, id: &str, now: i64) -> Result<()>;
     /// Turn a live share into a tombstone; `false` when it was not live.
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool>;
-    /// Count one more creation for this client in this window and return the new count.
-    fn count_create(&mut self, client_hash: &[u8], window_start: i64) -> Result<u32>;
+    /// Count one more creation for this client when it is within `limit` over the sliding hour;
+    /// the check and the count are one atomic step, so concurrent creates cannot both slip in.
+    fn count_create(&mut self, client_hash: &[u8], now: i64, limit: u32) -> Result<CreateCount>;
     /// Use a local upload URL's nonce; `false` when it was used before.
     fn consume_nonce(&mut self, nonce: &str, expires_at: i64) -> Result<bool>;
     /// The named server-wide key, created with random bytes the first time.
     fn server_key(&mut self, name: &str) -> Result<Vec<u8>>;
-    /// Run `f` while holding this share's row lock, so read-modify-write of its document is serialized
-    /// across servers. `f` sees the row as it is under the lock.
+    /// Run `f` while holding this share's lock, so read-modify-write of its document is serialized
+    /// across servers; `mark_deleted` waits for it. `f` sees the row as it is under the lock. The
+    /// lock is the share's alone (PostgreSQL: its row lock; SQLite: a lock of this process), so `f`
+    /// may do object-store I/O without holding up other shares.
     fn with_share_locked(
         &mut self,
         id: &str,
@@ -185,12 +235,28 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
 
 /// Start of the hour window containing `now` (epoch ms).
 pub fn hour_window(now: i64) -> i64 {
-    now - now.rem_euclid(3_600_000)
+    now - now.rem_euclid(HOUR_MS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_retry_after_follows_the_sliding_hour() {
+        let hour = 3_600_000;
+        let count = |previous, current| CreateCount {
+            allowed: false,
+            previous,
+            current,
+        };
+        // 10 of 10 made this hour, at its start: wait for the next hour and then a tenth of it.
+        assert_eq!(create_retry_after(count(0, 10), 10, hour), 3600 + 360);
+        // 10 made last hour, none yet this one, right at the boundary: a tenth of an hour.
+        assert_eq!(create_retry_after(count(10, 0), 10, hour), 360);
+        assert_eq!(create_retry_after(count(10, 5), 10, hour), 2160);
+        assert_eq!(sliding_hour(hour + hour / 4), (hour, 0.75));
+    }
 
     #[test]
     fn every_migration_file_is_listed() {

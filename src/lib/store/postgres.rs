@@ -3,6 +3,16 @@
 //! Migrations run at start under an advisory lock, so servers starting together never race.
 //! Changes are announced with `NOTIFY`, and every server's listener drops its cached page, so a
 //! page re-synced through one server is never served stale by another.
+//!
+//! Failures show in seconds, not minutes: connecting gives up after [`CONNECT_TIMEOUT`], TCP
+//! keepalives and `TCP_USER_TIMEOUT` find a half-open connection (a failover, a dropped route)
+//! within about [`DEAD_PEER`], and every statement runs under `statement_timeout` and
+//! `lock_timeout`; each of these is a 503 the client may retry. `DATABASE_URL` may override them
+//! (`connect_timeout=`, `options=-c statement_timeout=...`).
+//!
+//! TLS follows libpq's `sslmode`: `prefer` and `require` encrypt without checking the
+//! certificate; `verify-ca` checks it against `sslrootcert=<file>` (or `system`), and
+//! `verify-full` also checks that it names the host.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,7 +25,8 @@ use postgres::{Client, Config, Statement};
 use postgres_native_tls::MakeTlsConnector;
 
 use super::{
-    Change, ChangeSink, Connector, CreateOutcome, MetaStore, POSTGRES_MIGRATIONS, ShareRow,
+    Change, ChangeSink, Connector, CreateCount, CreateOutcome, MetaStore, POSTGRES_MIGRATIONS,
+    ShareRow,
 };
 use crate::error::{Dependency, Error, Result};
 
@@ -23,6 +34,173 @@ use crate::error::{Dependency, Error, Result};
 const CHANNEL: &str = "bshare_share_changed";
 /// Arbitrary but fixed: the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x6273_6861_7265; // "bshare"
+
+/// How long connecting may take, unless `DATABASE_URL` says `connect_timeout=`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// About how long a connection whose peer vanished takes to fail: keepalive probes after 10 s of
+/// silence, every 5 s, 3 of them; unacknowledged data gives up after as long.
+const DEAD_PEER: Duration = Duration::from_secs(25);
+/// Per statement: bshare's statements take milliseconds; a wait this long is an outage.
+const STATEMENT_TIMEOUT_MS: u32 = 10_000;
+/// Waiting for a row lock (a merge of the same share, a delete): shorter than the statement's.
+const LOCK_TIMEOUT_MS: u32 = 5_000;
+
+/// libpq's `sslmode` values beyond what the driver knows (it has `disable`, `prefer`, `require`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verify {
+    /// Encrypt (when the mode asks) without checking the certificate.
+    Nothing,
+    /// `verify-ca`: the certificate must chain to `root`.
+    Ca { root: RootCert },
+    /// `verify-full`: and it must name the host.
+    Full { root: RootCert },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RootCert {
+    /// `sslrootcert=system`: the system's trusted CAs.
+    System,
+    File(std::path::PathBuf),
+}
+
+/// Take `sslmode=verify-ca|verify-full` and `sslrootcert=` out of a `DATABASE_URL` (URL or
+/// `key=value` form), which the driver would refuse, and return the rest with `sslmode=require`.
+fn split_tls(url: &str) -> Result<(String, Verify)> {
+    let mut mode: Option<String> = None;
+    let mut root: Option<String> = None;
+    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        match url.split_once('?') {
+            None => url.to_owned(),
+            Some((base, query)) => {
+                let mut kept = Vec::new();
+                for pair in query.split('&') {
+                    match pair.split_once('=') {
+                        Some(("sslmode", v)) if v.starts_with("verify-") => {
+                            mode = Some(percent_decode(v));
+                        }
+                        Some(("sslrootcert", v)) => root = Some(percent_decode(v)),
+                        _ => kept.push(pair),
+                    }
+                }
+                if mode.is_some() {
+                    kept.push("sslmode=require");
+                }
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+        }
+    } else {
+        let mut kept = Vec::new();
+        for word in url.split_whitespace() {
+            match word.split_once('=') {
+                Some(("sslmode", v)) if v.trim_matches('\'').starts_with("verify-") => {
+                    mode = Some(v.trim_matches('\'').to_owned());
+                }
+                Some(("sslrootcert", v)) => root = Some(v.trim_matches('\'').to_owned()),
+                _ => kept.push(word),
+            }
+        }
+        if mode.is_some() {
+            kept.push("sslmode=require");
+        }
+        kept.join(" ")
+    };
+    let root = || -> Result<RootCert> {
+        match root.as_deref() {
+            Some("system") => Ok(RootCert::System),
+            Some(path) if !path.is_empty() => Ok(RootCert::File(path.into())),
+            _ => Err(Error::Config(
+                "sslmode=verify-ca and verify-full need the CA that signed the database's certificate: add sslrootcert=<PEM file> to DATABASE_URL (or sslrootcert=system for the system's CAs)".into(),
+            )),
+        }
+    };
+    let verify = match mode.as_deref() {
+        None => Verify::Nothing,
+        Some("verify-ca") => Verify::Ca { root: root()? },
+        Some("verify-full") => Verify::Full { root: root()? },
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "DATABASE_URL has sslmode={other}; use disable, prefer, require, verify-ca or verify-full"
+            )));
+        }
+    };
+    Ok((rest, verify))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn tls_connector(verify: &Verify) -> Result<MakeTlsConnector> {
+    let mut builder = native_tls::TlsConnector::builder();
+    let root = match verify {
+        // Like libpq's `prefer` and `require`: encrypted, but the certificate is not checked.
+        Verify::Nothing => {
+            builder
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+            None
+        }
+        Verify::Ca { root } => {
+            builder.danger_accept_invalid_hostnames(true);
+            Some(root)
+        }
+        Verify::Full { root } => Some(root),
+    };
+    if let Some(RootCert::File(path)) = root {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read sslrootcert={} from DATABASE_URL: {e}",
+                path.display()
+            ))
+        })?;
+        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+            Error::Config(format!(
+                "sslrootcert={} in DATABASE_URL is not a PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        // As libpq: with a CA file, that file alone is trusted.
+        builder
+            .disable_built_in_roots(true)
+            .add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map(MakeTlsConnector::new)
+        .map_err(|e| Error::internal(format!("cannot set up TLS for PostgreSQL: {e}")))
+}
+
+/// `options` with bshare's timeouts first, so that ones given in `DATABASE_URL` (later) win.
+fn with_timeouts(options: Option<&str>) -> String {
+    let ours =
+        format!("-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}");
+    match options {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{ours} {theirs}"),
+        _ => ours,
+    }
+}
 
 pub struct PostgresConnector {
     config: Config,
@@ -32,25 +210,26 @@ pub struct PostgresConnector {
 
 impl PostgresConnector {
     pub fn open(url: &str) -> Result<Self> {
-        let mut config = Config::from_str(url).map_err(|e| {
+        let (url, verify) = split_tls(url)?;
+        let mut config = Config::from_str(&url).map_err(|e| {
             Error::Config(format!(
                 "DATABASE_URL is not a valid PostgreSQL URL ({e}); expected postgres://user:password@host:5432/database"
             ))
         })?;
         if config.get_connect_timeout().is_none() {
             // Fail fast while the database is down instead of holding a worker for minutes.
-            config.connect_timeout(Duration::from_secs(3));
+            config.connect_timeout(CONNECT_TIMEOUT);
         }
-        config.keepalives(true);
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(DEAD_PEER);
+        let options = with_timeouts(config.get_options());
+        config.options(&options);
         config.application_name("bshare");
-        // Like libpq's `sslmode=prefer` and `require` (the only modes this driver has), TLS encrypts
-        // but does not verify the server's certificate.
-        let tls = native_tls::TlsConnector::builder()
-            .danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true)
-            .build()
-            .map(MakeTlsConnector::new)
-            .map_err(|e| Error::internal(format!("cannot set up TLS for PostgreSQL: {e}")))?;
+        let tls = tls_connector(&verify)?;
         let hosts: Vec<String> = config
             .get_hosts()
             .iter()
@@ -70,9 +249,15 @@ impl PostgresConnector {
             described,
         };
         let mut client = connector.client().map_err(|e| {
+            let chain = e.chain();
+            let hint = match &verify {
+                Verify::Nothing => String::new(),
+                _ if !chain.contains("TLS") => String::new(),
+                Verify::Ca { .. } => ". The database's certificate was not accepted: sslmode=verify-ca checks that it is signed by the CA in sslrootcert".into(),
+                Verify::Full { .. } => ". The database's certificate was not accepted: sslmode=verify-full checks that it is signed by the CA in sslrootcert and names the host in DATABASE_URL; check both".into(),
+            };
             Error::Config(format!(
-                "cannot connect to the PostgreSQL database in DATABASE_URL: {}",
-                e.chain()
+                "cannot connect to the PostgreSQL database in DATABASE_URL: {chain}{hint}"
             ))
         })?;
         migrate(&mut client)?;
@@ -85,6 +270,10 @@ impl PostgresConnector {
 }
 
 fn migrate(client: &mut Client) -> Result<()> {
+    // A migration may take long, and waiting for another server's is expected: no timeouts here.
+    client
+        .batch_execute("SET statement_timeout = 0; SET lock_timeout = 0")
+        .map_err(pg_err)?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .map_err(pg_err)?;
@@ -121,13 +310,14 @@ fn migrate(client: &mut Client) -> Result<()> {
     result.and(unlock.map(|_| ()))
 }
 
-/// Connection trouble and server shutdowns are 503 (the caller reconnects); anything else is a bug.
+/// Connection trouble, server shutdowns and timeouts (`statement_timeout` is 57014, `lock_timeout`
+/// 55P03) are 503 (the caller reconnects or retries); anything else is a bug.
 fn pg_err(e: postgres::Error) -> Error {
     let transient = e.is_closed()
         || e.code().is_none()
         || e.code().is_some_and(|c| {
             let class = &c.code()[..2];
-            matches!(class, "08" | "53" | "57" | "58")
+            matches!(class, "08" | "53" | "57" | "58") || c.code() == "55P03"
         });
     if transient {
         Error::unavailable(Dependency::Database, e)
@@ -270,40 +460,54 @@ impl MetaStore for PostgresStore {
         &mut self,
         row: &ShareRow,
         client_hash: &[u8],
-        window_start: i64,
+        now: i64,
         limit: u32,
     ) -> Result<CreateOutcome> {
-        // One round trip: count the attempt, and insert only within the limit.
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        // One round trip: check and count the attempt (the upsert's WHERE sees the locked row, so
+        // concurrent creates cannot both pass), and insert only when it was counted.
+        let (window, overlap) = super::sliding_hour(now);
         let result = self.query_one(
-            "WITH counted AS (
-                 INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
+            "WITH previous AS (
+                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1::bytea AND window_start = $2::bigint - 3600000), 0) AS n
+             ), counted AS (
+                 INSERT INTO create_counts (client_hash, window_start, count)
+                 SELECT $1, $2, 1 WHERE $3::float8 - (SELECT n FROM previous) * $10::float8 >= 1
                  ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
+                 WHERE create_counts.count + 1 <= $3::float8 - (SELECT n FROM previous) * $10::float8
                  RETURNING count
              ), inserted AS (
                  INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until, expires_at)
-                 SELECT $4, $5, $6, $7, $8, NULL, $9, $10 WHERE (SELECT count FROM counted) <= $3
+                 SELECT $4, $5, $6, $7, $8, NULL, $9, $11 WHERE EXISTS (SELECT 1 FROM counted)
                  ON CONFLICT (id) DO NOTHING
                  RETURNING 1
              )
-             SELECT (SELECT count FROM counted), EXISTS (SELECT 1 FROM inserted)",
+             SELECT EXISTS (SELECT 1 FROM counted), EXISTS (SELECT 1 FROM inserted), (SELECT n FROM previous),
+                    COALESCE((SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2), 0)",
             &[
                 &client_hash,
-                &window_start,
-                &limit,
+                &window,
+                &f64::from(limit),
                 &row.id,
                 &row.session_id,
                 &row.secret_hash,
                 &row.created_at,
                 &row.updated_at,
                 &row.upload_until,
+                &overlap,
                 &row.expires_at,
             ],
         )?;
-        let count: i32 = result.get(0);
+        let counted: bool = result.get(0);
         let inserted: bool = result.get(1);
-        Ok(if count > limit {
-            CreateOutcome::Limited
+        Ok(if !counted {
+            let count = CreateCount {
+                allowed: false,
+                previous: result.get::<_, i32>(2) as u32,
+                current: result.get::<_, i32>(3) as u32,
+            };
+            CreateOutcome::Limited {
+                retry_after: super::create_retry_after(count, limit, now),
+            }
         } else if inserted {
             CreateOutcome::Created
         } else {
@@ -346,14 +550,28 @@ impl MetaStore for PostgresStore {
         Ok(n == 1)
     }
 
-    fn count_create(&mut self, client_hash: &[u8], window_start: i64) -> Result<u32> {
+    fn count_create(&mut self, client_hash: &[u8], now: i64, limit: u32) -> Result<CreateCount> {
+        let (window, overlap) = super::sliding_hour(now);
         let row = self.query_one(
-            "INSERT INTO create_counts (client_hash, window_start, count) VALUES ($1, $2, 1)
-             ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
-             RETURNING count",
-            &[&client_hash, &window_start],
+            "WITH previous AS (
+                 SELECT COALESCE((SELECT count FROM create_counts WHERE client_hash = $1::bytea AND window_start = $2::bigint - 3600000), 0) AS n
+             ), counted AS (
+                 INSERT INTO create_counts (client_hash, window_start, count)
+                 SELECT $1, $2, 1 WHERE $3::float8 - (SELECT n FROM previous) * $4::float8 >= 1
+                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
+                 WHERE create_counts.count + 1 <= $3::float8 - (SELECT n FROM previous) * $4::float8
+                 RETURNING count
+             )
+             SELECT EXISTS (SELECT 1 FROM counted), (SELECT n FROM previous),
+                    COALESCE((SELECT count FROM counted),
+                             (SELECT count FROM create_counts WHERE client_hash = $1 AND window_start = $2), 0)",
+            &[&client_hash, &window, &f64::from(limit), &overlap],
         )?;
-        Ok(row.get::<_, i32>(0) as u32)
+        Ok(CreateCount {
+            allowed: row.get(0),
+            previous: row.get::<_, i32>(1) as u32,
+            current: row.get::<_, i32>(2) as u32,
+        })
     }
 
     fn consume_nonce(&mut self, nonce: &str, expires_at: i64) -> Result<bool> {
@@ -431,5 +649,55 @@ impl MetaStore for PostgresStore {
     fn ping(&mut self) -> Result<()> {
         self.client.simple_query("SELECT 1").map_err(pg_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_modes_are_taken_out_of_the_url() {
+        let (rest, verify) =
+            split_tls("postgres://u:p@db.example:5432/bshare?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x").unwrap();
+        assert_eq!(
+            rest,
+            "postgres://u:p@db.example:5432/bshare?application_name=x&sslmode=require"
+        );
+        assert_eq!(
+            verify,
+            Verify::Full {
+                root: RootCert::File("/etc/ca.pem".into())
+            }
+        );
+        let (rest, verify) =
+            split_tls("host=db sslmode=verify-ca sslrootcert=system user=u").unwrap();
+        assert_eq!(rest, "host=db user=u sslmode=require");
+        assert_eq!(
+            verify,
+            Verify::Ca {
+                root: RootCert::System
+            }
+        );
+        let (rest, verify) = split_tls("postgres://u@h/db?sslmode=require").unwrap();
+        assert_eq!(
+            (rest.as_str(), verify),
+            ("postgres://u@h/db?sslmode=require", Verify::Nothing)
+        );
+        let err = split_tls("postgres://u@h/db?sslmode=verify-full").unwrap_err();
+        assert!(err.to_string().contains("sslrootcert="), "{err}");
+        assert!(split_tls("postgres://u@h/db?sslmode=verify-what&sslrootcert=x").is_err());
+    }
+
+    #[test]
+    fn timeouts_come_first_so_the_url_can_override_them() {
+        assert_eq!(
+            with_timeouts(None),
+            "-c statement_timeout=10000 -c lock_timeout=5000"
+        );
+        assert_eq!(
+            with_timeouts(Some("-c statement_timeout=60s")),
+            "-c statement_timeout=10000 -c lock_timeout=5000 -c statement_timeout=60s"
+        );
     }
 }

@@ -2,17 +2,60 @@
 //!
 //! One server process owns the file. Workers each open their own connection; WAL mode lets readers
 //! run beside the single writer, and a busy timeout queues writers instead of failing them.
+//!
+//! A share's lock (`with_share_locked`) is a file lock of its own, not a SQLite transaction:
+//! SQLite's write lock covers the whole database, and holding it across the object read, merge and
+//! write of a sync batch would stop every other write (creates, deletes) of every share meanwhile.
+//! Turning a share into a tombstone takes the same lock, so a merge or upload that saw the share
+//! live finishes its write before the tombstone is set, and every later one sees it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ChangeSink, Connector, MetaStore, SQLITE_MIGRATIONS, ShareRow};
+use super::{ChangeSink, Connector, CreateCount, MetaStore, SQLITE_MIGRATIONS, ShareRow};
 use crate::error::{Dependency, Error, Result};
 
 pub struct SqliteConnector {
     path: PathBuf,
+    locks: Arc<ShareLocks>,
+}
+
+/// A share's lock: an exclusive `flock` on its own file in `<database>.locks/`, so it holds
+/// between connections, between servers in one process and between processes on one data
+/// directory alike. The file stays (empty) after the lock is released.
+struct ShareLocks {
+    dir: PathBuf,
+}
+
+impl ShareLocks {
+    fn with<T>(&self, id: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if !crate::model::is_valid_share_id(id) {
+            return Err(Error::ShareNotFound);
+        }
+        let path = self
+            .dir
+            .join(format!("{}.lock", crate::model::case_safe_stem(id)));
+        let unavailable = |e: std::io::Error| {
+            Error::unavailable(
+                Dependency::Database,
+                format!("cannot lock {}: {e}", path.display()),
+            )
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(unavailable)?;
+        file.lock().map_err(unavailable)?;
+        let out = f();
+        // Closing the file releases the lock; an explicit unlock says so.
+        let _ = file.unlock();
+        out
+    }
 }
 
 impl SqliteConnector {
@@ -26,8 +69,18 @@ impl SqliteConnector {
                 ))
             })?;
         }
+        let mut locks = path.as_os_str().to_owned();
+        locks.push(".locks");
+        let locks = PathBuf::from(locks);
+        std::fs::create_dir_all(&locks).map_err(|e| {
+            Error::Config(format!(
+                "cannot create the lock directory {}: {e}",
+                locks.display()
+            ))
+        })?;
         let connector = Self {
             path: path.to_owned(),
+            locks: Arc::new(ShareLocks { dir: locks }),
         };
         let mut conn = connector.open_connection()?;
         migrate(&mut conn)?;
@@ -86,6 +139,7 @@ impl Connector for SqliteConnector {
     fn connect(&self) -> Result<Box<dyn MetaStore>> {
         Ok(Box::new(SqliteStore {
             conn: self.open_connection()?,
+            locks: Arc::clone(&self.locks),
         }))
     }
 
@@ -100,6 +154,7 @@ impl Connector for SqliteConnector {
 
 pub struct SqliteStore {
     conn: Connection,
+    locks: Arc<ShareLocks>,
 }
 
 const SHARE_COLUMNS: &str =
@@ -159,26 +214,65 @@ impl MetaStore for SqliteStore {
     }
 
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
-        let n = self
-            .conn
-            .execute(
+        // Under the share's lock: a write of its document in progress ends before the tombstone.
+        let conn = &self.conn;
+        let n = self.locks.with(id, || {
+            conn.execute(
                 "UPDATE shares SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
                 params![id, now],
             )
-            .map_err(db_err)?;
+            .map_err(db_err)
+        })?;
         Ok(n == 1)
     }
 
-    fn count_create(&mut self, client_hash: &[u8], window_start: i64) -> Result<u32> {
-        self.conn
-            .query_row(
-                "INSERT INTO create_counts (client_hash, window_start, count) VALUES (?1, ?2, 1)
-                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = count + 1
-                 RETURNING count",
-                params![client_hash, window_start],
-                |r| r.get(0),
+    fn count_create(&mut self, client_hash: &[u8], now: i64, limit: u32) -> Result<CreateCount> {
+        let (window, overlap) = super::sliding_hour(now);
+        let previous: u32 = self
+            .conn
+            .prepare_cached(
+                "SELECT count FROM create_counts WHERE client_hash = ?1 AND window_start = ?2",
             )
-            .map_err(db_err)
+            .and_then(|mut s| {
+                s.query_row(params![client_hash, window - 3_600_000], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(db_err)?
+            .unwrap_or(0);
+        // The check sits in the upsert itself (its WHERE sees the row as it is when written), so
+        // two creates at once cannot both pass on the same count.
+        let budget = f64::from(limit) - f64::from(previous) * overlap;
+        let counted: Option<u32> = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO create_counts (client_hash, window_start, count) SELECT ?1, ?2, 1 WHERE ?3 >= 1
+                 ON CONFLICT (client_hash, window_start) DO UPDATE SET count = count + 1
+                 WHERE create_counts.count + 1 <= ?3
+                 RETURNING count",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![client_hash, window, budget], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(db_err)?;
+        let current = match counted {
+            Some(n) => n,
+            None => self
+                .conn
+                .query_row(
+                    "SELECT count FROM create_counts WHERE client_hash = ?1 AND window_start = ?2",
+                    params![client_hash, window],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?
+                .unwrap_or(0),
+        };
+        Ok(CreateCount {
+            allowed: counted.is_some(),
+            previous,
+            current,
+        })
     }
 
     fn consume_nonce(&mut self, nonce: &str, expires_at: i64) -> Result<bool> {
@@ -214,22 +308,17 @@ impl MetaStore for SqliteStore {
         id: &str,
         f: &mut dyn FnMut(&ShareRow) -> Result<()>,
     ) -> Result<()> {
-        // An immediate transaction takes SQLite's write lock: one merge at a time.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let row = tx
-            .query_row(
-                &format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = ?1"),
-                [id],
-                row_to_share,
-            )
-            .optional()
-            .map_err(db_err)?
-            .ok_or(Error::ShareNotFound)?;
-        f(&row)?;
-        tx.commit().map_err(db_err)
+        // The share's own lock, not a transaction: `f` reads and writes the object store, and
+        // SQLite's write lock would stop every other share's writes for as long.
+        let conn = &self.conn;
+        self.locks.with(id, || {
+            let row = conn
+                .prepare_cached(&format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([id], row_to_share).optional())
+                .map_err(db_err)?
+                .ok_or(Error::ShareNotFound)?;
+            f(&row)
+        })
     }
 
     fn notify_change(&mut self, _id: &str) -> Result<()> {
@@ -314,6 +403,49 @@ mod tests {
     }
 
     #[test]
+    fn a_share_lock_holds_up_that_share_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = SqliteConnector::open(&dir.path().join("meta.db")).unwrap();
+        let mut s = c.connect().unwrap();
+        assert!(s.insert_share(&row("lockedshare")).unwrap());
+        assert!(s.insert_share(&row("othershare")).unwrap());
+        let (entered, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            let holder = scope.spawn(|| {
+                let mut s = c.connect().unwrap();
+                s.with_share_locked("lockedshare", &mut |row| {
+                    assert!(row.deleted_at.is_none());
+                    entered.wait();
+                    release.wait();
+                    Ok(())
+                })
+                .unwrap();
+            });
+            entered.wait();
+            // While the lock is held: other shares are written and deleted at once (SQLite's
+            // write lock is not held), and a second server in this process is no exception.
+            let started = std::time::Instant::now();
+            let mut other = SqliteConnector::open(&dir.path().join("meta.db"))
+                .unwrap()
+                .connect()
+                .unwrap();
+            assert!(other.mark_deleted("othershare", 5).unwrap());
+            assert!(s.insert_share(&row("newshare1")).unwrap());
+            assert!(started.elapsed() < Duration::from_secs(2));
+            // The locked share's delete waits for the holder.
+            let deleter = scope.spawn(move || {
+                let t = std::time::Instant::now();
+                assert!(other.mark_deleted("lockedshare", 6).unwrap());
+                t.elapsed()
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            release.wait();
+            holder.join().unwrap();
+            assert!(deleter.join().unwrap() >= Duration::from_millis(250));
+        });
+    }
+
+    #[test]
     fn migrations_all_applied_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.db");
@@ -331,9 +463,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = SqliteConnector::open(&dir.path().join("meta.db")).unwrap();
         let mut s = c.connect().unwrap();
-        assert_eq!(s.count_create(b"h", 0).unwrap(), 1);
-        assert_eq!(s.count_create(b"h", 0).unwrap(), 2);
-        assert_eq!(s.count_create(b"h", 3_600_000).unwrap(), 1);
+        let hour = 3_600_000;
+        let allowed = |c: CreateCount| c.allowed;
+        // Two of two at the end of one hour...
+        assert!(allowed(s.count_create(b"h", hour - 1000, 2).unwrap()));
+        assert!(allowed(s.count_create(b"h", hour - 1000, 2).unwrap()));
+        let refused = s.count_create(b"h", hour - 1000, 2).unwrap();
+        assert_eq!(
+            (refused.allowed, refused.previous, refused.current),
+            (false, 0, 2)
+        );
+        // ...and none at the start of the next (a fixed window would allow two more)...
+        assert!(!allowed(s.count_create(b"h", hour + 1000, 2).unwrap()));
+        // ...until half of the previous hour has slid out: then one.
+        assert!(allowed(
+            s.count_create(b"h", hour + hour / 2 + 1000, 2).unwrap()
+        ));
+        assert!(!allowed(
+            s.count_create(b"h", hour + hour / 2 + 1000, 2).unwrap()
+        ));
+        assert!(allowed(s.count_create(b"other", hour, 2).unwrap()));
         assert!(s.consume_nonce("n1", 10).unwrap());
         assert!(!s.consume_nonce("n1", 10).unwrap());
         let k = s.server_key("k").unwrap();
