@@ -871,11 +871,12 @@ fn document_routes(stores: Stores) {
     // Another version: the old ETags no longer match.
     let short = read_data(SHORT);
     let (h, secret) = secret_header(&created);
+    let size = serde_json::json!({ "size": short.len() }).to_string();
     let fresh = http(
         "POST",
         &server.url(&format!("/api/share/{id}/presign")),
         &[(h, &secret)],
-        None,
+        Some(size.as_bytes()),
     )
     .json();
     assert_eq!(

@@ -235,16 +235,17 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
     }
 }
 
-/// Text for the access log: control characters (and anything outside printable ASCII) escaped,
-/// so a request cannot forge or split log lines. The edge admits only visible ASCII in the
-/// method and path; this holds for any other caller too.
+/// Text for the access log: control characters and whitespace escaped, so a request cannot
+/// forge or split log lines. The edge admits only visible ASCII in the method and path; this
+/// holds for any other caller too (and keeps the `…` of a masked token).
 fn log_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+    let plain = |c: char| !c.is_control() && !c.is_whitespace();
+    if text.chars().all(plain) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_ascii_graphic() {
+        if plain(c) {
             out.push(c);
         } else {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
@@ -426,5 +427,7 @@ mod tests {
             "/a\\u{a}GET\\u{20}/forged\\u{20}200"
         );
         assert_eq!(log_safe("\u{1b}[31m"), "\\u{1b}[31m");
+        assert_eq!(log_safe("/t/\u{2026}/api/share"), "/t/\u{2026}/api/share");
+        assert_eq!(log_safe("/a\u{2028}b"), "/a\\u{2028}b");
     }
 }
