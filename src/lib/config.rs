@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Bytes of rendered pages kept in memory.
     pub page_cache_bytes: usize,
+    /// Whether OpenCode's sync batches are redacted before they are merged (DESIGN.md §3a).
+    pub redact_sync: bool,
 }
 
 impl ServerConfig {

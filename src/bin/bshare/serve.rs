@@ -88,6 +88,12 @@ pub struct Args {
     /// Memory for rendered pages, in MiB.
     #[arg(long, env = "BSHARE_PAGE_CACHE_MB", default_value_t = 16)]
     page_cache_mb: usize,
+
+    /// Merge OpenCode's sync batches as they come, without removing API keys, tokens and
+    /// passwords first. Those batches come from stock OpenCode, which redacts nothing; a warning
+    /// is printed at start.
+    #[arg(long, env = "BSHARE_NO_REDACT_SYNC", value_parser = clap::builder::FalseyValueParser::new())]
+    no_redact_sync: bool,
 }
 
 fn config(args: Args) -> anyhow::Result<ServerConfig> {
@@ -161,11 +167,17 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         request_limit_per_minute: args.request_limit,
         trusted_proxies: args.trust_proxy,
         page_cache_bytes: args.page_cache_mb.saturating_mul(1024 * 1024),
+        redact_sync: !args.no_redact_sync,
     })
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = config(args)?;
+    if !config.redact_sync {
+        eprintln!(
+            "bshare: warning: --no-redact-sync: OpenCode's sync batches are stored as they come, with any API keys, tokens and passwords in them"
+        );
+    }
     let running = bshare::http::server::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
         "bshare: listening on {} ({} workers)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}",

@@ -14,6 +14,7 @@ use crate::crypto;
 use crate::error::{Error, Result};
 use crate::model::{ShareData, is_valid_share_id, now_millis, object_key};
 use crate::protocol::{self, SyncRequest};
+use crate::redact;
 
 /// `POST /api/share/:id/sync`: merge `{secret, data: [{type, data}]}` into the share's document.
 ///
@@ -38,7 +39,8 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         }
         return Err(err);
     }
-    let body: SyncRequest = req.json()?;
+    let mut body: SyncRequest = req.json()?;
+    let redacted = w.app.config.redact_sync && redact::rules().redact_items(&mut body.data) > 0;
     if body.data.is_empty() {
         return Ok(Response::json(200, &json!({})));
     }
@@ -60,6 +62,9 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
             None => empty_document(id, &row.session_id, row.created_at),
         };
         protocol::apply_items(&mut doc, &body.data)?;
+        if redacted || doc.redaction.is_some() {
+            redact::recount(&mut doc);
+        }
         doc.updated_at = now;
         let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
         if bytes.len() as u64 > limit {

@@ -11,7 +11,7 @@ use crate::desktop;
 use crate::model::ShareData;
 use crate::opencode::{OpenCodeData, OpenCodeError};
 use crate::registry::Entry;
-use crate::sharing::{Origin, Share, Unshared, list_shares, sync_share, unshare};
+use crate::sharing::{Origin, Privacy, Share, Unshared, list_shares, sync_share, unshare};
 
 /// Identifies a share across reloads: the same id may exist on two servers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -136,9 +136,18 @@ pub struct CliBackend {
     agent: ureq::Agent,
     /// The shares as last listed, with what the library needs to act on them (their origin).
     shares: Mutex<Vec<Share>>,
+    /// Redaction of every upload (on unless the user opted out).
+    privacy: Privacy,
 }
 
 impl CliBackend {
+    /// With the user's redaction choice instead of the default (on).
+    #[must_use]
+    pub fn with_privacy(mut self, privacy: Privacy) -> Self {
+        self.privacy = privacy;
+        self
+    }
+
     pub fn new(registry: PathBuf, opencode_dir: Option<PathBuf>) -> Self {
         // The crate builds ureq with native-tls only, which must be asked for by name, with the
         // platform's root certificates.
@@ -157,6 +166,7 @@ impl CliBackend {
             opencode_dir,
             agent,
             shares: Mutex::new(Vec::new()),
+            privacy: Privacy::default(),
         }
     }
 
@@ -237,9 +247,12 @@ impl Backend for CliBackend {
         let data = self.opencode()?.ok_or_else(|| {
             "OpenCode's data is not on this machine, so there is nothing to upload".to_owned()
         })?;
-        let synced =
-            sync_share(&self.registry, &data, &share, &mut |_, _| {}).map_err(|e| e.to_string())?;
-        Ok(format!("Synced {} “{}”.", synced.share_id, synced.title))
+        let synced = sync_share(&self.registry, &data, &share, &self.privacy, &mut |_, _| {})
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "Synced {} “{}”.",
+            synced.share.share_id, synced.share.title
+        ))
     }
 
     fn unshare(&self, row: &ShareRow) -> Result<String, String> {
