@@ -8,5 +8,6 @@ mod cli;
 mod fake_model;
 mod opencode_e2e;
 mod plugin_install;
+mod redaction;
 mod registry;
 mod tui_tmux;
