@@ -223,6 +223,11 @@ impl Redactor {
     /// `s` with every secret replaced by `[REDACTED:<rule>]`, or `None` when it has none.
     /// `found` sees each rule id and secret (to count or mask it; never to keep it).
     pub fn redact_str(&self, s: &str, found: &mut dyn FnMut(&'static str, &str)) -> Option<String> {
+        // Almost every string has no secret: one DFA pass that allocates nothing decides that,
+        // and only the rare string with a match pays for capture groups.
+        if !self.all.is_match(s) {
+            return None;
+        }
         let mut out = String::new();
         let mut last = 0;
         let mut any = false;

@@ -11,7 +11,9 @@ use crate::desktop;
 use crate::model::ShareData;
 use crate::opencode::{OpenCodeData, OpenCodeError};
 use crate::registry::Entry;
-use crate::sharing::{Origin, Privacy, Share, Unshared, list_shares, sync_share, unshare};
+use crate::sharing::{
+    Origin, Privacy, Review, Share, Unshared, list_shares, review_session, sync_share, unshare,
+};
 
 /// Identifies a share across reloads: the same id may exist on two servers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -117,6 +119,9 @@ pub trait Backend: Send + Sync + 'static {
     /// For each row, how its local session compares with the last upload. One call for all
     /// rows, so a backend reads OpenCode's session list once, not once per share.
     fn local_states(&self, rows: &[ShareRow]) -> Vec<LocalState>;
+    /// What uploading the local session again would send (size, messages, each secret that
+    /// redaction would remove), without sending anything.
+    fn review(&self, row: &ShareRow) -> Result<Review, String>;
     /// Upload the local session again; answers a sentence for the status line.
     fn resync(&self, row: &ShareRow) -> Result<String, String>;
     /// Delete the share on its server and from the registry; answers a sentence for the status line.
@@ -240,6 +245,21 @@ impl Backend for CliBackend {
                 Some(_) => LocalState::Same,
             })
             .collect()
+    }
+
+    fn review(&self, row: &ShareRow) -> Result<Review, String> {
+        let share = self.share(row)?;
+        let data = self.opencode()?.ok_or_else(|| {
+            "OpenCode's data is not on this machine, so there is nothing to upload".to_owned()
+        })?;
+        review_session(
+            &share.server,
+            &self.registry,
+            &data,
+            &share.session_id,
+            &self.privacy,
+        )
+        .map_err(|e| e.to_string())
     }
 
     fn resync(&self, row: &ShareRow) -> Result<String, String> {
