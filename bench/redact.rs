@@ -207,17 +207,15 @@ fn bench(name: &str, bytes: &[u8]) {
 }
 
 fn main() {
-    let rg_version = Command::new("rg")
+    let out = Command::new("rg")
         .arg("--version")
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned()
-        })
         .unwrap_or_else(|e| panic!("rg (ripgrep) must be installed: {e}"));
+    let rg_version = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
     println!(
         "redaction: {} rules, against {rg_version}{}",
         redact::rules().ids().len(),

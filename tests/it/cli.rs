@@ -26,7 +26,7 @@ struct Machine {
     tmp: tempfile::TempDir,
     layout: Layout,
     server: Server,
-    _stores: Env,
+    stores: Env,
 }
 
 impl Machine {
@@ -82,7 +82,7 @@ impl Machine {
             tmp,
             layout,
             server: env.server(server_flags),
-            _stores: env,
+            stores: env,
         }
     }
 
@@ -787,8 +787,8 @@ fn share_removes_every_family_of_secret_and_dry_run_creates_nothing() {
     )
     .unwrap();
     let secrets = crate::redaction::secrets();
-    let objects = m._stores.dir.path().join("server/objects/sessions");
-    let stored_objects = || std::fs::read_dir(&objects).map_or(0, |d| d.count());
+    let objects = m.stores.dir.path().join("server/objects/sessions");
+    let stored_objects = || std::fs::read_dir(&objects).map_or(0, Iterator::count);
 
     let (out, _) = m.ok(&["share", session_id, "--dry-run"]);
     assert!(
