@@ -53,6 +53,8 @@ pub struct Review {
     pub share_id: Option<String>,
     pub bytes: u64,
     pub messages: usize,
+    /// False when the user opted out of redaction: nothing would be removed.
+    pub redact: bool,
     pub report: Report,
 }
 
@@ -90,6 +92,7 @@ pub fn review_session(
         share_id: existing.map(|e| e.share_id),
         bytes: body.len() as u64,
         messages,
+        redact: privacy.redact,
         report,
     })
 }

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let privacy = args.privacy.privacy();
     if args.dry_run {
         let review = review_session(client.server(), &registry, &data, &session.id, &privacy)?;
-        print_review(&review, privacy.redact);
+        print_review(&review);
         return Ok(());
     }
     let shared = share_session(
@@ -93,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The review `--dry-run` prints: where, how much, and each secret that would be removed.
-fn print_review(review: &Review, redact: bool) {
+fn print_review(review: &Review) {
     let target = match &review.share_id {
         Some(id) => format!("{} (share {id}, updated in place)", review.server),
         None => format!("{} (a new share)", review.server),
@@ -105,7 +105,7 @@ fn print_review(review: &Review, redact: bool) {
         review.bytes.div_ceil(1024),
         review.bytes
     );
-    if !redact {
+    if !review.redact {
         println!("  Redaction is off: nothing would be removed.");
     } else if review.report.findings.is_empty() {
         println!("  No secrets found.");

@@ -582,6 +582,7 @@ pub(crate) mod tests {
             share_id: Some("share0000".into()),
             bytes: 48_000,
             messages: 12,
+            redact: true,
             report,
         }
     }

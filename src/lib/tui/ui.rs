@@ -416,7 +416,12 @@ fn render_review(row: &ShareRow, review: &crate::sharing::Review, area: Rect, bu
         Line::raw(""),
     ];
     let total = review.report.total();
-    if total == 0 {
+    if !review.redact {
+        text.push(Line::styled(
+            "Redaction is off (--no-redact): the session goes as it is, secrets and all.",
+            HEADER.fg(Color::Red),
+        ));
+    } else if total == 0 {
         text.push(Line::raw("No secrets found."));
     } else {
         text.push(Line::raw(format!(
@@ -732,6 +737,14 @@ mod tests {
             Ok(super::super::app::tests::review_of(&row.title)),
         ));
         insta::assert_snapshot!(draw(&app, 96, 20));
+        // With redaction off the review says so instead of "No secrets found".
+        let mut off = super::super::app::tests::review_of(&row.title);
+        off.redact = false;
+        off.report = crate::redact::Report::default();
+        app.mode = crate::tui::app::Mode::Review(row, Box::new(off));
+        let screen = draw(&app, 96, 20);
+        assert!(screen.contains("Redaction is off"), "{screen}");
+        assert!(!screen.contains("No secrets found"), "{screen}");
     }
 
     #[test]
