@@ -303,6 +303,15 @@ function parseDuration(value) {
   const seconds = Number(m[1]) * (UNITS[m[2] ?? ""] ?? 1);
   return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
 }
+var falsey = (v) => v === "0" || v === "false" || v === "off" || v === "no";
+var truthy = (v) => v !== undefined && v !== "" && !falsey(v);
+function privacy(options, env = process.env) {
+  const redact = !(options?.redact === false || truthy(env.BSHARE_NO_REDACT));
+  const wantHome = options?.redactHome === true || truthy(env.BSHARE_REDACT_HOME);
+  const home = wantHome ? env.HOME : undefined;
+  return home !== undefined && home !== "" ? { redact, home } : { redact };
+}
+var NO_REDACT_WARNING = "bshare: redaction is off (option redact: false or BSHARE_NO_REDACT): sessions are uploaded with any API keys, tokens and passwords they hold";
 
 // src/document.ts
 function encodeDocument(doc) {
@@ -648,6 +657,442 @@ class Debouncer {
     });
   }
 }
+// ../src/lib/redact/rules.json
+var rules_default = {
+  about: "The secret patterns bshare removes before a session leaves the machine (DESIGN.md §3a). One file for both implementations: src/lib/redact/mod.rs (Rust `regex`) and plugin/src/redact.ts (JavaScript RegExp, flags `gdu`). Patterns use only what both engines read the same way: no lookaround, no backreferences, no inline flags, ASCII classes; `\\b` is an ASCII word boundary on both sides. Each pattern has exactly one named group `secret`, the part replaced by [REDACTED:<id>]. At one position the first rule in this list wins; a `context` rule's secret is searched again with the `token` rules, so the specific name is kept. `mustMatch` samples are a text (its secret is the whole text) or {text, redacted}; `mustNot` samples, and `globalMustNot`, must give no finding from any rule.",
+  globalMustNot: [
+    "3b16494331a59c4ad1ebd086c40f36094fcc9a5c",
+    "commit 3b16494331a59c4ad1ebd086c40f36094fcc9a5c (HEAD -> main)",
+    "2ff3c23c-9c2f-6723-7eea-6fe19fa40dd6",
+    "ses_df514140fffe4u9ZGLczLpllLo",
+    "msg_df5141a0b001NmTqgfQB2ZmcQn",
+    "sha256:f3b17af01be7f3cf4b80b828e3ab6283c2ae35d243d87a9738b079e17711b757",
+    "f3b17af01be7f3cf4b80b828e3ab6283c2ae35d243d87a9738b079e17711b757  bshare-linux-x86_64.tar.gz",
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+    "C+1hsYgBds1ghxY5OokvQyx7eNWVQ4vnakJkS1pAWTN3lg8zV5yPU8d0FZfW",
+    "The password is stored as a hash; the token expires after an hour and the secret is rotated.",
+    "Set the secret, the token and the API key in the environment, never in the code.",
+    "interface Login { password: string; token?: string; apiKey: string }",
+    'const password = await prompt("Password: ");',
+    "password=getpass.getpass()",
+    "token=args.token,",
+    'SECRET_KEY=os.environ["SECRET_KEY"]',
+    "export GITHUB_TOKEN=$(gh auth token)",
+    "max_tokens=4096 MAX_TOKENS=100000 tokens: 1234567",
+    "http://localhost:8080/api/share/abcd1234",
+    "ssh git@github.com:org/repo.git && mailto:someone@example.com",
+    "scikit-learn sk-learn task-0123456789abcdef0123456789abcdef disk-cleanup-utility-for-servers",
+    '[REDACTED:github-token] password: "[REDACTED:secret-assignment]"',
+    `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA
+-----END PUBLIC KEY-----`,
+    `-----BEGIN CERTIFICATE-----
+MIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBa
+-----END CERTIFICATE-----`
+  ],
+  rules: [
+    {
+      id: "anthropic-key",
+      kind: "token",
+      description: "Anthropic API key",
+      pattern: "\\b(?<secret>sk-ant-[A-Za-z0-9_-]{32,})",
+      mustMatch: [
+        "sk-ant-api03-kwtDDb_xHKas1VOqg6YYZYn9ZhyiA4uoRgnatmUdjAWtGSU8po_799NksnRH9ucAUsdMlHUvTCQCyEZDz-TddJ8HyS5SUAA",
+        { text: 'export ANTHROPIC_KEY="sk-ant-admin01-Xy7tQ2mZp4Lk9sR3vB8nW1cF6hJ0dG5a"', redacted: 'export ANTHROPIC_KEY="[REDACTED:anthropic-key]"' }
+      ],
+      mustNot: ["sk-ant-short", "desk-ant-api03-kwtDDb_xHKas1VOqg6YYZYn9ZhyiA4uoRgnatmU"]
+    },
+    {
+      id: "openrouter-key",
+      kind: "token",
+      description: "OpenRouter API key",
+      pattern: "\\b(?<secret>sk-or-v1-[0-9a-f]{64})",
+      mustMatch: [
+        "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"
+      ],
+      mustNot: ["sk-or-v1-2737f6a6f0fb23c6"]
+    },
+    {
+      id: "openai-key",
+      kind: "token",
+      description: "OpenAI API key (legacy, project, service account, admin)",
+      pattern: "\\b(?<secret>sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|sk-[A-Za-z0-9]{20,})",
+      mustMatch: [
+        "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",
+        "sk-proj-CfrL1spNxnyVmihA-2O76UMFxFkM-R5Kjp1vRt_1fjORS-6ilI8ihN5KXSc7Tvo-hBKqFYY-kvT3BlbkFJCzJr4i0B3JrTAwR4y9oj",
+        { text: 'client = OpenAI(api_key="sk-svcacct-Qw3rTy7uIo9pAs2dFg4hJk6lZx")', redacted: 'client = OpenAI(api_key="[REDACTED:openai-key]")' }
+      ],
+      mustNot: ["sk-this-is-not-a-key-at-all", "sk-proj-short", "whisk-u8jzPde0IgxLd6GncfBAT3BlbkFJ"]
+    },
+    {
+      id: "huggingface-token",
+      kind: "token",
+      description: "Hugging Face access token",
+      pattern: "\\b(?<secret>hf_[A-Za-z]{34})\\b",
+      mustMatch: ["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"],
+      mustNot: ["hf_hub_download(repo_id)", "hf_jENUhJduRHHJEYXgJdpmrcXgGCJbWeCuNGextra"]
+    },
+    {
+      id: "aws-access-key-id",
+      kind: "token",
+      description: "AWS access key id",
+      pattern: "\\b(?<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\\b",
+      mustMatch: ["AKIAMR46PQM4I2HZ4UEP", { text: "aws_access_key_id = ASIAMR46PQM4I2HZ4UEP", redacted: "aws_access_key_id = [REDACTED:aws-access-key-id]" }],
+      mustNot: ["AKIAMR46PQM4I2HZ4UEPXYZ", "AKIA1234"]
+    },
+    {
+      id: "github-token",
+      kind: "token",
+      description: "GitHub token (classic personal, OAuth, user-to-server, server-to-server, refresh)",
+      pattern: "\\b(?<secret>gh[pousr]_[A-Za-z0-9]{36,})",
+      mustMatch: [
+        "ghp_qrc5XlrWi0B26R08qzjI6GKFSufrdZSlB5er",
+        { text: "git clone https://x-access-token:ghs_8bOfZqfM2oeq3hDavJA76rNicHTp8hkqdlm7@github.com/o/r", redacted: "git clone https://x-access-token:[REDACTED:github-token]@github.com/o/r" }
+      ],
+      mustNot: ["ghp_short", "ghx_qrc5XlrWi0B26R08qzjI6GKFSufrdZSlB5er"]
+    },
+    {
+      id: "github-fine-grained-pat",
+      kind: "token",
+      description: "GitHub fine-grained personal access token",
+      pattern: "\\b(?<secret>github_pat_[A-Za-z0-9_]{82,})",
+      mustMatch: ["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"],
+      mustNot: ["github_pat_tOtHWnsCGRlrwZbqcabUGJ"]
+    },
+    {
+      id: "gitlab-token",
+      kind: "token",
+      description: "GitLab token (personal, deploy, runner, pipeline trigger, feed, CI build)",
+      pattern: "\\b(?<secret>(?:glpat|gldt|glrt|glptt|glft|glsoat|glcbt|glimt)-[A-Za-z0-9_-]{20,})",
+      mustMatch: ["glpat-uI5aHUQPFeNBTxaQWk8J"],
+      mustNot: ["glpat-short", "glpatx-uI5aHUQPFeNBTxaQWk8J"]
+    },
+    {
+      id: "slack-token",
+      kind: "token",
+      description: "Slack bot, user, app or configuration token",
+      pattern: "\\b(?<secret>xox[abeprs]-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Za-z0-9-]{10,})",
+      mustMatch: ["xoxb-833801412690-6044319829657-jsUNPjc01T5GOBUSZGi6HWGK", "xapp-1-A0123456789-1234567890123-abcdef0123456789"],
+      mustNot: ["xoxb-", "xoxo-833801412690"]
+    },
+    {
+      id: "slack-webhook",
+      kind: "token",
+      description: "Slack incoming webhook or workflow URL",
+      pattern: "(?<secret>https://hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,})",
+      mustMatch: ["https://hooks.slack.com/services/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"],
+      mustNot: ["https://hooks.slack.com/services/", "https://api.slack.com/messaging/webhooks"]
+    },
+    {
+      id: "stripe-key",
+      kind: "token",
+      description: "Stripe secret or restricted key, webhook signing secret",
+      pattern: "\\b(?<secret>(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,}|whsec_[A-Za-z0-9]{32,})",
+      mustMatch: ["sk_live_WnoVPDF2yeE6RsXcNOPmeMjv", "rk_test_qPVStNKiaEdFrRgSnRFsTHsD", "whsec_qPVStNKiaEdFrRgSnRFsTHsDWnoVPDF2yeE6"],
+      mustNot: ["sk_live_short", "pk_live_WnoVPDF2yeE6RsXcNOPmeMjv", "risk_live_WnoVPDF2yeE6RsXcNOPmeMjv"]
+    },
+    {
+      id: "google-api-key",
+      kind: "token",
+      description: "Google API key",
+      pattern: "\\b(?<secret>AIza[0-9A-Za-z_-]{35})",
+      mustMatch: ["AIza77pzNk8cL6j5IXAAjlsHUqJoUD-_Ydua_5Z"],
+      mustNot: ["AIzaShort", "AIza77pzNk8cL6j5IXAAjlsH"]
+    },
+    {
+      id: "npm-token",
+      kind: "token",
+      description: "npm access token",
+      pattern: "\\b(?<secret>npm_[A-Za-z0-9]{36})\\b",
+      mustMatch: ["npm_tUjAwyuh1vauWv1zh87mTa5Vsqxezy3Lex7B", { text: "//registry.npmjs.org/:_authToken=npm_tUjAwyuh1vauWv1zh87mTa5Vsqxezy3Lex7B", redacted: "//registry.npmjs.org/:_authToken=[REDACTED:npm-token]" }],
+      mustNot: ["npm_config_registry npm_package_version npm_lifecycle_event"]
+    },
+    {
+      id: "pypi-token",
+      kind: "token",
+      description: "PyPI (or TestPyPI) API token",
+      pattern: "\\b(?<secret>pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,})",
+      mustMatch: ["pypi-AgEIcHlwaS5vcmcJgJngKtFI3OyV2dZAkg05rK_gqv81RKMGHZEM9YpvujA-C5Q52ryFlwRlOEV"],
+      mustNot: ["pypi-AgEIcHlwaS5vcmc", "pip install pypi-simple-client"]
+    },
+    {
+      id: "sendgrid-key",
+      kind: "token",
+      description: "SendGrid API key",
+      pattern: "\\b(?<secret>SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43})",
+      mustMatch: ["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"],
+      mustNot: ["SG.Hzc0X0AWIRh-JUqBlIFXZ5", "org.sg.Hzc0X0AWIRh"]
+    },
+    {
+      id: "twilio-key",
+      kind: "token",
+      description: "Twilio API key SID",
+      pattern: "\\b(?<secret>SK[0-9a-fA-F]{32})\\b",
+      mustMatch: ["SKa7f770d9106fd287db7f1adbc60926f6"],
+      mustNot: ["SKU-12345", "SKa7f770d9106fd287db7f1adbc60926f6ff"]
+    },
+    {
+      id: "jwt",
+      kind: "token",
+      description: "JSON Web Token",
+      pattern: "\\b(?<secret>eyJ[A-Za-z0-9_-]{8,}\\.eyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]*)",
+      mustMatch: [
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        { text: "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl", redacted: "Authorization: Bearer [REDACTED:jwt]" }
+      ],
+      mustNot: ["eyJhbGciOiJIUzI1NiJ9", "eyJ.eyJ.x"]
+    },
+    {
+      id: "private-key",
+      kind: "token",
+      description: "Private key block (PEM: RSA, EC, DSA, PKCS#8, encrypted; OpenSSH; PGP), with or without its END line",
+      pattern: "(?<secret>-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:Proc-Type|DEK-Info|Comment|Version|Hash):[^\\n\\\\]*|[A-Za-z0-9+/=\\s]|\\\\[nrt])*(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----)?)",
+      mustMatch: [
+        `-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACDdZ2u2m2l0k6fXc7VbW9h1yQe3pQ2s0a8nLxYbC4rF9wAAAJgAAAAAAAAA
+-----END OPENSSH PRIVATE KEY-----`,
+        { text: `key:
+-----BEGIN RSA PRIVATE KEY-----
+Proc-Type: 4,ENCRYPTED
+DEK-Info: AES-128-CBC,5A1F0B0C9D8E7F6A
+
+MIIEpAIBAAKCAQEA7b4xZ3q9Lk2mPw==
+-----END RSA PRIVATE KEY-----
+that was it.`, redacted: `key:
+[REDACTED:private-key]
+that was it.` },
+        { text: '{"content":"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n"}', redacted: '{"content":"[REDACTED:private-key]\\n"}' },
+        { text: `$ head -2 id_ed25519
+-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ
+(output truncated)`, redacted: `$ head -2 id_ed25519
+[REDACTED:private-key](output truncated)` }
+      ],
+      mustNot: ["-----BEGIN PRIVATE KEY", "ssh-keygen -t ed25519 -f ~/.ssh/id_ed25519"]
+    },
+    {
+      id: "aws-secret-access-key",
+      kind: "context",
+      description: "AWS secret access key, after its name",
+      pattern: `(?:AWS|aws|Aws)_?(?:SECRET|secret|Secret)_?(?:ACCESS|access|Access)?_?(?:KEY|key|Key)(?:\\\\?["'])?[ \\t]*[:=][ \\t]*(?:\\\\?["'])?(?<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)`,
+      mustMatch: [
+        { text: `aws_secret_access_key = 2jBMptUsGr7CmY/uCu3ZR1zTOlUcR64cXQLioDnk
+`, redacted: `aws_secret_access_key = [REDACTED:aws-secret-access-key]
+` },
+        { text: '{"AwsSecretKey": "2jBMptUsGr7CmY/uCu3ZR1zTOlUcR64cXQLioDnk"}', redacted: '{"AwsSecretKey": "[REDACTED:aws-secret-access-key]"}' }
+      ],
+      mustNot: ["aws_secret_access_key = 2jBMptUsGr7CmY", "AWS_SECRET_ACCESS_KEY is read from the environment"]
+    },
+    {
+      id: "url-credentials",
+      kind: "context",
+      description: "Password in a URL (scheme://user:password@host)",
+      pattern: `\\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\\s:@/"'<>\\\\\\[\\]]+:(?<secret>[^\\s@/"'<>\\\\\\[\\]]+)@`,
+      mustMatch: [
+        { text: "DATABASE_URL=postgres://app:hunter2-prod@db.internal:5432/app", redacted: "DATABASE_URL=postgres://app:[REDACTED:url-credentials]@db.internal:5432/app" },
+        { text: "redis://default:s3cr3tPa55@cache:6379/0", redacted: "redis://default:[REDACTED:url-credentials]@cache:6379/0" }
+      ],
+      mustNot: ["https://user@example.com/path", "https://example.com/a:b@c", "postgres://localhost:5432/app"]
+    },
+    {
+      id: "bearer-token",
+      kind: "context",
+      description: "Bearer token in an Authorization header",
+      pattern: "\\b(?:Bearer|bearer|BEARER)[ \\t]+(?<secret>[A-Za-z0-9._~+/-]{20,}=*)",
+      mustMatch: [{ text: "curl -H 'Authorization: Bearer 8f2a1c0e9b7d4f3a6e5c2b1a0f9e8d7c' https://api", redacted: "curl -H 'Authorization: Bearer [REDACTED:bearer-token]' https://api" }],
+      mustNot: ["the bearer of bad news", "Authorization: Bearer $TOKEN"]
+    },
+    {
+      id: "env-secret",
+      kind: "context",
+      description: "Environment or .env assignment of a password, secret, token or key",
+      pattern: `\\b[A-Z0-9_]{0,40}(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|AUTH_KEY|CREDENTIALS)(?:_[A-Z0-9]{1,20}){0,4}[ \\t]*=[ \\t]*["']?(?<secret>[^\\s"'\`$;&|<>(){}\\[\\]\\\\]{4,})(?:["'\\s;&|]|$)`,
+      mustMatch: [
+        { text: `DB_PASSWORD=correct-horse-battery
+DB_HOST=localhost
+`, redacted: `DB_PASSWORD=[REDACTED:env-secret]
+DB_HOST=localhost
+` },
+        { text: "export STRIPE_WEBHOOK_SECRET='abc123def456'", redacted: "export STRIPE_WEBHOOK_SECRET='[REDACTED:env-secret]'" },
+        { text: "OPENAI_API_KEY=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", redacted: "OPENAI_API_KEY=[REDACTED:openai-key]" }
+      ],
+      mustNot: ["PASSWORD_MIN_LENGTH=8", "SECRET_KEY=$SECRET_KEY", "TOKEN=${TOKEN}"]
+    },
+    {
+      id: "secret-assignment",
+      kind: "context",
+      description: "Quoted value given to a password, secret, token or API key (code, JSON, YAML, TOML)",
+      pattern: `\\b[A-Za-z0-9_-]{0,40}(?:[Pp]assword|PASSWORD|[Pp]asswd|[Pp]assphrase|[Ss]ecret|SECRET|[Tt]oken|TOKEN|[Aa]pi_?[Kk]ey|API_?KEY|[Aa]pi-[Kk]ey|[Aa]ccess_?[Kk]ey|[Pp]rivate_?[Kk]ey|[Cc]redentials?)(?:\\\\?["'])?[ \\t]*[:=][ \\t]*\\\\?["'](?<secret>[^\\s"'\`\\\\$<>{}\\[\\]]{6,})\\\\?["']`,
+      mustMatch: [
+        { text: '{"password": "hunter2hunter2"}', redacted: '{"password": "[REDACTED:secret-assignment]"}' },
+        { text: "client_secret: 'Zm9vYmFyYmF6cXV4'", redacted: "client_secret: '[REDACTED:secret-assignment]'" },
+        { text: 'const apiKey = "0123456789abcdef0123";', redacted: 'const apiKey = "[REDACTED:secret-assignment]";' },
+        { text: "{\\\"token\\\": \\\"tok_4f9a8b7c6d5e\\\"}", redacted: "{\\\"token\\\": \\\"[REDACTED:secret-assignment]\\\"}" }
+      ],
+      mustNot: ['password: ""', 'tokenizer: "bert-base-uncased"', 'secretary = "Jane Doe"', 'password: "${DB_PASSWORD}"']
+    },
+    {
+      id: "secret-param",
+      kind: "context",
+      description: "Unquoted password=, secret=, token=, api_key= (query strings, ini files, command lines) and --password/--token flags",
+      pattern: `(?:\\b[A-Za-z0-9_-]{0,40}(?:password|passwd|passphrase|secret|token|api_key|apikey|api-key|access_key|private_key|sig|signature|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=|--(?:password|passwd|token|api-key|api_key|secret|auth-token)[ =])(?<secret>[^\\s"'\`.,;&|<>(){}\\[\\]$\\\\#]{6,})(?:[\\s&;,"'#]|$)`,
+      mustMatch: [
+        { text: "mysql -h db password=hunter22 -e 'select 1'", redacted: "mysql -h db password=[REDACTED:secret-param] -e 'select 1'" },
+        { text: "GET /v1/items?api_key=9f8e7d6c5b4a3f2e&page=2", redacted: "GET /v1/items?api_key=[REDACTED:secret-param]&page=2" },
+        { text: "vault login --token s-8f7e6d5c4b3a", redacted: "vault login --token [REDACTED:secret-param]" },
+        { text: "PUT /blob/sessions/abcd1234.json?exp=1900000000&len=512&sig=Qk3xY9LmP0aZ", redacted: "PUT /blob/sessions/abcd1234.json?exp=1900000000&len=512&sig=[REDACTED:secret-param]" }
+      ],
+      mustNot: ["design=minimal", "password=${PASSWORD}", "token=short"]
+    }
+  ]
+};
+
+// src/redact.ts
+var RULES = rules_default;
+function compile(rules, indices, prefix) {
+  const groups = indices.map((rule, i) => ({ name: `${prefix}${i}`, rule }));
+  const source = groups.map(({ name, rule }) => `(?:${rules[rule].pattern.replace("(?<secret>", `(?<${name}>`)})`).join("|");
+  return { re: new RegExp(source, "gdu"), groups };
+}
+
+class Redactor {
+  ids;
+  kinds;
+  all;
+  tokens;
+  constructor(file = RULES) {
+    for (const r of file.rules) {
+      if (r.pattern.split("(?<secret>").length !== 2)
+        throw new Error(`rule ${r.id} must have one (?<secret>…) group`);
+    }
+    this.ids = file.rules.map((r) => r.id);
+    this.kinds = file.rules.map((r) => r.kind);
+    const everyRule = file.rules.map((_, i) => i);
+    this.all = compile(file.rules, everyRule, "s");
+    this.tokens = compile(file.rules, everyRule.filter((i) => file.rules[i].kind === "token"), "t");
+  }
+  redactString(s, found = () => {
+    return;
+  }) {
+    let out = "";
+    let last = 0;
+    let any = false;
+    for (const hit of this.matches(this.all, s)) {
+      if (this.kinds[hit.rule] === "context") {
+        const span = s.slice(hit.start, hit.end);
+        let inner = false;
+        for (const t of this.matches(this.tokens, span)) {
+          out += s.slice(last, hit.start + t.start) + `[REDACTED:${this.ids[t.rule]}]`;
+          found(this.ids[t.rule], span.slice(t.start, t.end));
+          last = hit.start + t.end;
+          inner = true;
+        }
+        if (inner) {
+          any = true;
+          continue;
+        }
+      }
+      out += s.slice(last, hit.start) + `[REDACTED:${this.ids[hit.rule]}]`;
+      found(this.ids[hit.rule], s.slice(hit.start, hit.end));
+      last = hit.end;
+      any = true;
+    }
+    return any ? out + s.slice(last) : undefined;
+  }
+  *matches(c, s) {
+    const re = c.re;
+    re.lastIndex = 0;
+    let m;
+    while ((m = re.exec(s)) !== null) {
+      if (m[0] === "")
+        re.lastIndex++;
+      const indices = m.indices?.groups;
+      if (indices === undefined)
+        continue;
+      for (const { name, rule } of c.groups) {
+        const span = indices[name];
+        if (span !== undefined) {
+          yield { rule, start: span[0], end: span[1] };
+          break;
+        }
+      }
+    }
+  }
+  redactValue(value, options = {}, found = () => {
+    return;
+  }) {
+    if (typeof value === "string")
+      return this.redactText(value, options, found) ?? value;
+    if (Array.isArray(value))
+      return value.map((v) => this.redactValue(v, options, found));
+    if (value !== null && typeof value === "object") {
+      const out = {};
+      for (const [k, v] of Object.entries(value)) {
+        const key = this.redactText(k, options, found) ?? k;
+        out[key] = this.redactValue(v, options, found);
+      }
+      return out;
+    }
+    return value;
+  }
+  redactText(s, options, found) {
+    const redacted = this.redactString(s, found);
+    if (options.home === undefined)
+      return redacted;
+    return replaceHome(redacted ?? s, options.home) ?? redacted;
+  }
+  redactDocument(doc, options = {}) {
+    const report = { counts: {}, findings: [] };
+    const add = (message) => (rule, secret) => {
+      report.counts[rule] = (report.counts[rule] ?? 0) + 1;
+      report.findings.push({ rule, message, excerpt: mask(secret) });
+    };
+    const out = {};
+    for (const [key, field] of Object.entries(doc)) {
+      if (key === "redaction")
+        continue;
+      if (key === "messages" && Array.isArray(field)) {
+        out[key] = field.map((m, i) => this.redactValue(m, options, add(i + 1)));
+      } else {
+        out[key] = this.redactValue(field, options, add(undefined));
+      }
+    }
+    if (Object.keys(report.counts).length > 0)
+      out.redaction = { counts: sortedCounts(report.counts) };
+    return { doc: out, report };
+  }
+}
+function sortedCounts(counts) {
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
+}
+function mask(secret) {
+  const chars = Array.from(secret);
+  const keep = chars.length >= 16 ? 4 : chars.length >= 8 ? 2 : 0;
+  return `${chars.slice(0, keep).join("")}…[${chars.length} chars]`;
+}
+function replaceHome(s, home) {
+  const h = home.replace(/\/+$/, "");
+  if (h.length < 2 || !s.includes(h))
+    return;
+  let out = "";
+  let rest = s;
+  let any = false;
+  for (let i = rest.indexOf(h);i !== -1; i = rest.indexOf(h)) {
+    const after = rest.slice(i + h.length);
+    const next = after[0];
+    const ends = next === undefined || !/[\p{L}\p{N}_.-]/u.test(next);
+    out += rest.slice(0, i) + (ends ? "~" : h);
+    any ||= ends;
+    rest = after;
+  }
+  return any ? out + rest : undefined;
+}
+var shared;
+function redactor() {
+  shared ??= new Redactor;
+  return shared;
+}
 
 // src/sharer.ts
 var DEFAULT_DEBOUNCE = { waitMs: 2000, maxWaitMs: 1e4 };
@@ -673,6 +1118,17 @@ class Sharer {
   constructor(deps) {
     this.deps = deps;
     this.debouncer = new Debouncer((sessionId) => this.resyncQuietly(sessionId), deps.debounce ?? DEFAULT_DEBOUNCE);
+    if (deps.privacy?.redact === false)
+      deps.log("warn", NO_REDACT_WARNING);
+  }
+  prepare(doc) {
+    const privacy = this.deps.privacy ?? { redact: true };
+    if (!privacy.redact)
+      return doc;
+    return redactor().redactDocument(doc, { home: privacy.home }).doc;
+  }
+  get warning() {
+    return this.deps.privacy?.redact === false ? " Redaction is off: secrets were uploaded as they are." : "";
   }
   get server() {
     return this.deps.api.server;
@@ -685,7 +1141,7 @@ class Sharer {
           await this.upload(existing);
           this.lastSyncFailure.delete(sessionId);
           await this.copyLink(existing.url, false);
-          return { ok: true, url: existing.url, message: `Already shared; updated ${existing.url}` };
+          return { ok: true, url: existing.url, message: `Already shared; updated ${existing.url}${this.warning}` };
         } catch (err) {
           if (!(err instanceof ShareApiError && err.shareGone))
             throw err;
@@ -694,7 +1150,7 @@ class Sharer {
       }
       const entry = await this.create(sessionId, randomShareId());
       await this.copyLink(entry.url, false);
-      return { ok: true, url: entry.url, message: `Shared: ${entry.url}` };
+      return { ok: true, url: entry.url, message: `Shared: ${entry.url}${this.warning}` };
     } catch (err) {
       return { ok: false, message: `Could not share: ${describe(err)}` };
     }
@@ -850,7 +1306,7 @@ class Sharer {
       this.deps.source.messages(sessionId)
     ]);
     const now = Date.now();
-    const doc = { shareId, sessionId, createdAt: now, updatedAt: now, session, messages };
+    const doc = this.prepare({ shareId, sessionId, createdAt: now, updatedAt: now, session, messages });
     const { body, size } = encodeDocument(doc);
     const created = await this.deps.api.create({ sessionId, shareId, size });
     const entry = {
@@ -885,14 +1341,14 @@ class Sharer {
       this.deps.source.messages(entry.sessionId)
     ]);
     const now = Date.now();
-    const doc = {
+    const doc = this.prepare({
       shareId: entry.shareId,
       sessionId: entry.sessionId,
       createdAt: entry.createdAt,
       updatedAt: now,
       session,
       messages
-    };
+    });
     const { body, size } = encodeDocument(doc);
     const fresh = await this.deps.api.presign(entry.shareId, entry.secret, size);
     await this.deps.api.upload(fresh.presignedUrl, body);
@@ -992,7 +1448,8 @@ function createServerPlugin(overrides = {}) {
       log,
       copy: overrides.copy ?? copyToClipboard,
       debounce: overrides.debounce,
-      recopyDelayMs: overrides.recopyDelayMs
+      recopyDelayMs: overrides.recopyDelayMs,
+      privacy: privacy(options)
     });
     overrides.onSharer?.(sharer);
     const hooks = {

@@ -67,3 +67,28 @@ export function parseDuration(value: unknown): number | undefined {
   const seconds = Number(m[1]) * (UNITS[m[2] ?? ""] ?? 1);
   return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
 }
+
+/** What redaction does before each upload (DESIGN.md §3a). */
+export interface Privacy {
+  /** False only when the user turned it off: option `{"redact": false}` or `BSHARE_NO_REDACT=1`. */
+  redact: boolean;
+  /** Paths under this directory become `~/…`: option `{"redactHome": true}` or `BSHARE_REDACT_HOME=1`. */
+  home?: string;
+}
+
+const falsey = (v: string | undefined) => v === "0" || v === "false" || v === "off" || v === "no";
+const truthy = (v: string | undefined) => v !== undefined && v !== "" && !falsey(v);
+
+export function privacy(
+  options: Record<string, unknown> | undefined,
+  env: Record<string, string | undefined> = process.env,
+): Privacy {
+  const redact = !(options?.redact === false || truthy(env.BSHARE_NO_REDACT));
+  const wantHome = options?.redactHome === true || truthy(env.BSHARE_REDACT_HOME);
+  const home = wantHome ? env.HOME : undefined;
+  return home !== undefined && home !== "" ? { redact, home } : { redact };
+}
+
+/** The warning shown when redaction is off. */
+export const NO_REDACT_WARNING =
+  "bshare: redaction is off (option redact: false or BSHARE_NO_REDACT): sessions are uploaded with any API keys, tokens and passwords they hold";

@@ -18,6 +18,8 @@ export interface ShareData {
   updatedAt: number;
   session: Session;
   messages: SessionMessage[];
+  /** Counts per redaction rule, never the values (DESIGN.md §3a); absent when nothing was found. */
+  redaction?: { counts: Record<string, number> };
 }
 
 export interface SessionSource {

@@ -7,7 +7,7 @@
 import type { Hooks, Plugin, PluginInput, PluginOptions, ToolDefinition } from "@opencode-ai/plugin";
 import { ShareApi } from "./api.js";
 import { copyToClipboard } from "./clipboard.js";
-import { createOptions, serverBaseUrl, toolsEnabled } from "./config.js";
+import { createOptions, privacy, serverBaseUrl, toolsEnabled } from "./config.js";
 import { v1Source, type V1SessionClient } from "./document.js";
 import { defaultRegistryPath } from "./registry.js";
 import { type Notice, type Outcome, Sharer, type SharerDeps } from "./sharer.js";
@@ -45,6 +45,7 @@ export function createServerPlugin(overrides: ServerPluginOverrides = {}): Plugi
       copy: overrides.copy ?? copyToClipboard,
       debounce: overrides.debounce,
       recopyDelayMs: overrides.recopyDelayMs,
+      privacy: privacy(options),
     });
     overrides.onSharer?.(sharer);
 

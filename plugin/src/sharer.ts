@@ -9,8 +9,10 @@
 import { randomInt } from "node:crypto";
 import { ShareApi, ShareApiError } from "./api.js";
 import type { CopyResult } from "./clipboard.js";
+import { NO_REDACT_WARNING, type Privacy } from "./config.js";
 import { Debouncer, type DebounceOptions } from "./debounce.js";
 import { encodeDocument, type SessionSource, type ShareData } from "./document.js";
+import { redactor } from "./redact.js";
 import {
   findBySession,
   readRegistry,
@@ -40,6 +42,8 @@ export interface SharerDeps {
   debounce?: DebounceOptions;
   /** Delay before copying the link a second time (the original `/share` flow); 0 disables. */
   recopyDelayMs?: number;
+  /** Redaction before every upload; on unless the user turned it off. */
+  privacy?: Privacy;
 }
 
 /** The minimal shape of the OpenCode events the plugin reacts to. */
@@ -77,6 +81,19 @@ export class Sharer {
 
   constructor(private readonly deps: SharerDeps) {
     this.debouncer = new Debouncer((sessionId) => this.resyncQuietly(sessionId), deps.debounce ?? DEFAULT_DEBOUNCE);
+    if (deps.privacy?.redact === false) deps.log("warn", NO_REDACT_WARNING);
+  }
+
+  /** The document as it may leave: redacted unless the user opted out. */
+  private prepare(doc: ShareData): ShareData {
+    const privacy = this.deps.privacy ?? { redact: true };
+    if (!privacy.redact) return doc;
+    return redactor().redactDocument(doc, { home: privacy.home }).doc;
+  }
+
+  /** Said with each share: how the upload was treated when redaction is off. */
+  private get warning(): string {
+    return this.deps.privacy?.redact === false ? " Redaction is off: secrets were uploaded as they are." : "";
   }
 
   get server(): string {
@@ -95,7 +112,7 @@ export class Sharer {
           await this.upload(existing);
           this.lastSyncFailure.delete(sessionId);
           await this.copyLink(existing.url, false);
-          return { ok: true, url: existing.url, message: `Already shared; updated ${existing.url}` };
+          return { ok: true, url: existing.url, message: `Already shared; updated ${existing.url}${this.warning}` };
         } catch (err) {
           // Deleted on the server behind our back (another machine, an admin): share anew.
           if (!(err instanceof ShareApiError && err.shareGone)) throw err;
@@ -104,7 +121,7 @@ export class Sharer {
       }
       const entry = await this.create(sessionId, randomShareId());
       await this.copyLink(entry.url, false);
-      return { ok: true, url: entry.url, message: `Shared: ${entry.url}` };
+      return { ok: true, url: entry.url, message: `Shared: ${entry.url}${this.warning}` };
     } catch (err) {
       return { ok: false, message: `Could not share: ${describe(err)}` };
     }
@@ -267,7 +284,7 @@ export class Sharer {
       this.deps.source.messages(sessionId),
     ]);
     const now = Date.now();
-    const doc: ShareData = { shareId, sessionId, createdAt: now, updatedAt: now, session, messages };
+    const doc = this.prepare({ shareId, sessionId, createdAt: now, updatedAt: now, session, messages });
     const { body, size } = encodeDocument(doc);
     const created = await this.deps.api.create({ sessionId, shareId, size });
     const entry: RegistryEntry = {
@@ -306,14 +323,14 @@ export class Sharer {
       this.deps.source.messages(entry.sessionId),
     ]);
     const now = Date.now();
-    const doc: ShareData = {
+    const doc = this.prepare({
       shareId: entry.shareId,
       sessionId: entry.sessionId,
       createdAt: entry.createdAt,
       updatedAt: now,
       session,
       messages,
-    };
+    });
     const { body, size } = encodeDocument(doc);
     const fresh = await this.deps.api.presign(entry.shareId, entry.secret, size);
     await this.deps.api.upload(fresh.presignedUrl, body);

@@ -9,7 +9,7 @@
 import type { TuiPlugin, TuiPluginApi, TuiPluginModule } from "@opencode-ai/plugin/tui";
 import { ShareApi } from "./api.js";
 import { copyToClipboard } from "./clipboard.js";
-import { createOptions, serverBaseUrl } from "./config.js";
+import { createOptions, privacy, serverBaseUrl } from "./config.js";
 import { v2Source, type V2SessionClient } from "./document.js";
 import { defaultRegistryPath } from "./registry.js";
 import { type Outcome, Sharer, type SharerDeps } from "./sharer.js";
@@ -68,6 +68,7 @@ export function registerCommands(
     notify: (notice) => api.ui.toast(notice),
     log: () => undefined,
     copy: overrides.copy ?? copyToClipboard,
+    privacy: privacy(options),
   });
 
   const inSession = async (action: (sessionId: string) => Promise<Outcome>): Promise<void> => {

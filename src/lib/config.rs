@@ -84,6 +84,8 @@ pub struct ServerConfig {
     pub sweep_interval: Duration,
     /// SHA-256 of each accepted create token; empty: anyone may create shares.
     pub create_token_hashes: Vec<[u8; 32]>,
+    /// Whether OpenCode's sync batches are redacted before they are merged (DESIGN.md §3a).
+    pub redact_sync: bool,
 }
 
 impl ServerConfig {

@@ -16,6 +16,7 @@ pub mod model;
 pub mod opencode;
 pub mod plugin_install;
 pub mod protocol;
+pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod sharing;

@@ -39,6 +39,23 @@ pub struct ShareData {
     /// Parts whose message has not arrived yet, kept until it does.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_parts: Vec<Value>,
+    /// What was redacted before the document left (DESIGN.md §3a): counts per rule, never the
+    /// values. Absent when nothing was found, and in documents of older clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
+}
+
+/// The document's redaction summary: how many secrets each rule removed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Redaction {
+    #[serde(default)]
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl Redaction {
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
 }
 
 /// One message as `client.session.messages` returns it.

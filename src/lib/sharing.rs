@@ -9,9 +9,93 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::client::{self, Client, ClientError};
-use crate::model::now_millis;
+use crate::model::{ShareData, now_millis};
 use crate::opencode::{OpenCodeData, OpenCodeError, SessionInfo};
+use crate::redact::{self, Report};
 use crate::registry::{self, Entry, RegistryError};
+
+/// What may leave the machine (DESIGN.md §3a). Redaction is on unless the user explicitly opts
+/// out (`--no-redact`), and the caller warns when it is off.
+#[derive(Debug, Clone)]
+pub struct Privacy {
+    pub redact: bool,
+    /// Paths under this home directory become `~/…`.
+    pub home: Option<String>,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Self {
+            redact: true,
+            home: None,
+        }
+    }
+}
+
+impl Privacy {
+    /// The bytes to upload for `doc`, redacted unless opted out, and what was found.
+    pub fn prepare(&self, doc: &ShareData) -> Result<(Vec<u8>, Report), SharingError> {
+        let opts = redact::Options {
+            home: self.home.clone(),
+        };
+        Ok(redact::prepare_upload(doc, self.redact, &opts)?)
+    }
+}
+
+/// What an upload would send, for a review before it happens (`bshare share --dry-run`, the TUI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub session_id: String,
+    pub title: String,
+    /// The server it would go to.
+    pub server: String,
+    /// The share it would update; `None` for a new share.
+    pub share_id: Option<String>,
+    pub bytes: u64,
+    pub messages: usize,
+    /// False when the user opted out of redaction: nothing would be removed.
+    pub redact: bool,
+    pub report: Report,
+}
+
+/// What uploading `session_id` to `server` would send, without sending anything: the document
+/// is built and redacted exactly as `share_session` or `sync_share` would.
+pub fn review_session(
+    server: &str,
+    registry_path: &Path,
+    opencode: &OpenCodeData,
+    session_id: &str,
+    privacy: &Privacy,
+) -> Result<Review, SharingError> {
+    let existing = registry::load(registry_path)?
+        .shares
+        .into_iter()
+        .find(|e| e.server == server && e.session_id == session_id);
+    let content = opencode
+        .load(session_id)?
+        .ok_or_else(|| OpenCodeError::NoSession {
+            id: session_id.to_owned(),
+        })?;
+    let title = content.title().to_owned();
+    let messages = content.messages.len();
+    let now = now_millis();
+    let (share_id, created_at) = match &existing {
+        Some(e) => (e.share_id.clone(), e.created_at),
+        None => (crate::crypto::new_share_id(), now),
+    };
+    let doc = content.into_share_data(&share_id, created_at, now);
+    let (body, report) = privacy.prepare(&doc)?;
+    Ok(Review {
+        session_id: session_id.to_owned(),
+        title,
+        server: server.to_owned(),
+        share_id: existing.map(|e| e.share_id),
+        bytes: body.len() as u64,
+        messages,
+        redact: privacy.redact,
+        report,
+    })
+}
 
 /// How many fresh ids `share_session` tries when the server says one is taken.
 const ID_ATTEMPTS: usize = 3;
@@ -204,6 +288,8 @@ pub struct Shared {
     /// False when the session was already shared on this server and was re-synced instead.
     pub created: bool,
     pub bytes: u64,
+    /// What redaction removed from this upload.
+    pub report: Report,
 }
 
 /// Share an OpenCode session on `client`'s server and record it in the registry. A session
@@ -213,6 +299,7 @@ pub fn share_session(
     registry_path: &Path,
     opencode: &OpenCodeData,
     session_id: &str,
+    privacy: &Privacy,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Shared, SharingError> {
     let existing = registry::load(registry_path)?
@@ -221,11 +308,12 @@ pub fn share_session(
         .find(|e| e.server == client.server() && e.session_id == session_id);
     if let Some(entry) = existing {
         let share = Share::from_entry(&entry);
-        let (share, bytes) = sync_with(client, registry_path, opencode, &share, progress)?;
+        let synced = sync_with(client, registry_path, opencode, &share, privacy, progress)?;
         return Ok(Shared {
-            share,
+            share: synced.share,
             created: false,
-            bytes,
+            bytes: synced.bytes,
+            report: synced.report,
         });
     }
 
@@ -237,15 +325,15 @@ pub fn share_session(
     let title = content.title().to_owned();
     let now = now_millis();
     let mut attempt = 0;
-    let (created, body) = loop {
+    let (created, body, report) = loop {
         attempt += 1;
         // The id is chosen here so the document, and so the declared size, is final before the
         // server signs the upload.
         let share_id = crate::crypto::new_share_id();
         let doc = content.clone().into_share_data(&share_id, now, now);
-        let body = serde_json::to_vec(&doc)?;
+        let (body, report) = privacy.prepare(&doc)?;
         match client.create(session_id, Some(&share_id), body.len() as u64) {
-            Ok(created) => break (created, body),
+            Ok(created) => break (created, body, report),
             Err(e) if e.is_conflict() && attempt < ID_ATTEMPTS => {}
             Err(e) => return Err(e.into()),
         }
@@ -285,18 +373,30 @@ pub fn share_session(
         share,
         created: true,
         bytes: body.len() as u64,
+        report,
     })
 }
 
-/// Upload the current state of a share's session again. Returns the share as now recorded.
+/// What `sync_share` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// The share as now recorded.
+    pub share: Share,
+    pub bytes: u64,
+    /// What redaction removed from this upload.
+    pub report: Report,
+}
+
+/// Upload the current state of a share's session again.
 pub fn sync_share(
     registry_path: &Path,
     opencode: &OpenCodeData,
     share: &Share,
+    privacy: &Privacy,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Share, SharingError> {
+) -> Result<Synced, SharingError> {
     let client = Client::new(&share.server)?;
-    sync_with(&client, registry_path, opencode, share, progress).map(|(share, _)| share)
+    sync_with(&client, registry_path, opencode, share, privacy, progress)
 }
 
 fn sync_with(
@@ -304,8 +404,9 @@ fn sync_with(
     registry_path: &Path,
     opencode: &OpenCodeData,
     share: &Share,
+    privacy: &Privacy,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(Share, u64), SharingError> {
+) -> Result<Synced, SharingError> {
     if share.origin == Origin::OpenCode {
         return Err(SharingError::MadeByOpenCode {
             share_id: share.share_id.clone(),
@@ -319,8 +420,8 @@ fn sync_with(
         })?;
     let title = content.title().to_owned();
     let now = now_millis();
-    let body =
-        serde_json::to_vec(&content.into_share_data(&share.share_id, share.created_at, now))?;
+    let doc = content.into_share_data(&share.share_id, share.created_at, now);
+    let (body, report) = privacy.prepare(&doc)?;
     let presigned = client.presign(&share.share_id, &share.secret, body.len() as u64)?;
     client.upload(&presigned.presigned_url, &body, progress)?;
     mark_uploaded(registry_path, &share.server, &share.share_id, now, &title)?;
@@ -328,7 +429,11 @@ fn sync_with(
     updated.updated_at = now;
     updated.title = title;
     updated.session_exists = Some(true);
-    Ok((updated, body.len() as u64))
+    Ok(Synced {
+        share: updated,
+        bytes: body.len() as u64,
+        report,
+    })
 }
 
 fn mark_uploaded(
@@ -544,7 +649,7 @@ mod tests {
         let own = resolve(&shares, "abcd1235").unwrap();
         let err = unshare(&path, own, true).unwrap_err().to_string();
         assert!(err.contains("/unshare"), "{err}");
-        let err = sync_share(&path, &data, own, &mut |_, _| {})
+        let err = sync_share(&path, &data, own, &Privacy::default(), &mut |_, _| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("made by OpenCode"), "{err}");

@@ -26,7 +26,7 @@ struct Machine {
     tmp: tempfile::TempDir,
     layout: Layout,
     server: Server,
-    _stores: Env,
+    stores: Env,
 }
 
 impl Machine {
@@ -82,7 +82,7 @@ impl Machine {
             tmp,
             layout,
             server: env.server(server_flags),
-            _stores: env,
+            stores: env,
         }
     }
 
@@ -834,4 +834,80 @@ fn every_subcommand_explains_itself() {
 fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A session holding one secret of each family: `--dry-run` lists each finding masked and leaves
+/// the server empty; `share` removes them all from the stored object and every page variant, and
+/// `--no-redact` uploads them as they are, with a warning.
+#[test]
+fn share_removes_every_family_of_secret_and_dry_run_creates_nothing() {
+    let m = Machine::new(Layout::JsonTree);
+    let session_id = "ses_secretsOfEachFamily0001";
+    let mut doc = fixture("short");
+    doc.session["id"] = session_id.into();
+    doc.session["title"] = "Deploy with all my keys".into();
+    doc.session["directory"] = m.project().to_str().unwrap().into();
+    for msg in &mut doc.messages {
+        msg.info["sessionID"] = session_id.into();
+        for p in &mut msg.parts {
+            p["sessionID"] = session_id.into();
+        }
+    }
+    doc.messages[0].parts[0]["text"] = crate::redaction::session_text().into();
+    bshare::opencode::json_tree::write_session(
+        &m.opencode_dir().join("storage"),
+        &doc.session,
+        &doc.messages,
+    )
+    .unwrap();
+    let secrets = crate::redaction::secrets();
+    let objects = m.stores.dir.path().join("server/objects/sessions");
+    let stored_objects = || std::fs::read_dir(&objects).map_or(0, Iterator::count);
+
+    let (out, _) = m.ok(&["share", session_id, "--dry-run"]);
+    assert!(
+        out.contains(&format!("to {} (a new share)", m.server.base)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{} secrets would be removed",
+            secrets.entries.len()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Nothing was uploaded"), "{out}");
+    for (rule, secret, _) in &secrets.entries {
+        assert!(
+            out.contains(rule.as_str()),
+            "{rule} missing from the review:\n{out}"
+        );
+        assert!(!out.contains(secret.as_str()), "the review shows {secret}");
+    }
+    assert!(out.contains("message 1") && out.contains("sk-p…["), "{out}");
+    assert_eq!(stored_objects(), 0, "a dry run stored a document");
+    assert!(m.registry().shares.is_empty(), "a dry run recorded a share");
+
+    let (link, stderr) = m.ok(&["share", session_id]);
+    assert!(
+        stderr.contains(&format!(
+            "Removed {} secrets before upload",
+            secrets.entries.len()
+        )),
+        "{stderr}"
+    );
+    let id = share_id_of(&link);
+    let stored = std::fs::read(objects.join(format!("{id}.json"))).unwrap();
+    crate::redaction::assert_redacted_everywhere(
+        &m.server,
+        &id,
+        &stored,
+        secrets.entries.len() as u64,
+    );
+
+    // The explicit opt-out uploads the session as it is, and says so.
+    let (_, stderr) = m.ok(&["sync", &id, "--no-redact"]);
+    assert!(stderr.contains("warning: --no-redact"), "{stderr}");
+    let stored = std::fs::read_to_string(objects.join(format!("{id}.json"))).unwrap();
+    assert!(stored.contains(&secrets.entries[0].1));
 }

@@ -10,5 +10,6 @@ mod edge;
 mod fake_model;
 mod opencode_e2e;
 mod plugin_install;
+mod redaction;
 mod registry;
 mod tui_tmux;

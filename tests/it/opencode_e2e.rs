@@ -653,3 +653,47 @@ fn stock_opencode_shares_through_a_token_prefixed_url() {
         "the token never reaches the log:\n{logs}"
     );
 }
+
+/// Stock OpenCode shares a session holding one secret of each family through its own protocol:
+/// the server redacts each sync batch before merging, so the stored object and every page
+/// variant hold none of them.
+#[test]
+fn stock_opencode_sync_is_redacted_by_the_server() {
+    let model = FakeModel::start();
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&[]);
+    let alice = Machine::new(&server.base, &model);
+    let opencode = alice.serve();
+
+    let session = opencode.call("POST", "/session", Some(&json!({})));
+    let session_id = session["id"].as_str().unwrap().to_owned();
+    opencode.prompt(&session_id, &crate::redaction::session_text());
+    let shared = opencode.call("POST", &format!("/session/{session_id}/share"), None);
+    let url = shared["share"]["url"].as_str().unwrap().to_owned();
+    let share_id = url.rsplit('/').next().unwrap().to_owned();
+
+    // Once OpenCode has sent the whole turn, the document has its messages, redacted.
+    let expected = opencode.messages(&session_id).as_array().unwrap().len();
+    let doc_url = server.url(&format!("/api/share/{share_id}"));
+    poll("the synced turn", Duration::from_secs(30), || {
+        let doc = get(&doc_url);
+        (doc.status == 200
+            && doc.json()["messages"]
+                .as_array()
+                .is_some_and(|m| m.len() == expected)
+            && doc.text().contains("Not secrets:"))
+        .then_some(())
+    });
+    let object = env
+        .dir
+        .path()
+        .join(format!("server/objects/sessions/{share_id}.json"));
+    let stored = std::fs::read(&object).unwrap();
+    let secrets = crate::redaction::secrets();
+    crate::redaction::assert_redacted_everywhere(
+        &server,
+        &share_id,
+        &stored,
+        secrets.entries.len() as u64,
+    );
+}

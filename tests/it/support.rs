@@ -626,8 +626,7 @@ impl Server {
         if !extra.contains(&"--bind") {
             cmd.args(["--bind", "127.0.0.1:0"]);
         }
-        cmd
-            .args(extra)
+        cmd.args(extra)
             .env("BSHARE_WORKERS", "8")
             // Tests make many shares from one address; a test that checks the limits lowers them.
             .env("BSHARE_CREATE_LIMIT", "100000")

@@ -320,7 +320,10 @@ fn browse_filter_preview_sync_and_unshare_in_a_real_terminal() {
 
     // Re-sync: the server gets the session again and the row no longer says "changed".
     let before = machine.document_updated_at();
+    // The first upload in this run is reviewed first: size, messages, secrets found.
     tmux.keys(&["s"]);
+    tmux.wait_all(&["Review before upload", "No secrets found.", "y upload"]);
+    tmux.keys(&["y"]);
     let screen = tmux.wait_text(&format!("Synced {share_id} “Add multiply, tests and CLI”."));
     assert!(!screen.contains("✗"), "{screen}");
     tmux.keys(&["Escape"]);

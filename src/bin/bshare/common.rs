@@ -71,3 +71,52 @@ pub fn progress() -> impl FnMut(u64, u64) {
 pub fn registry_path() -> anyhow::Result<PathBuf> {
     Ok(bshare::registry::default_path()?)
 }
+
+/// Redaction before upload (on by default; see the README's Privacy section).
+#[derive(clap::Args)]
+pub struct PrivacyArgs {
+    /// Upload the session as it is, without removing API keys, tokens, passwords and private
+    /// keys first. Only for sessions you have checked yourself; a warning is printed.
+    #[arg(long, env = "BSHARE_NO_REDACT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_redact: bool,
+    /// Also write paths under your home directory as ~/… (hides your user name)
+    #[arg(long, env = "BSHARE_REDACT_HOME", value_parser = clap::builder::FalseyValueParser::new())]
+    pub redact_home: bool,
+}
+
+impl PrivacyArgs {
+    /// The policy, warning on stderr when redaction is off.
+    pub fn privacy(&self) -> bshare::sharing::Privacy {
+        if self.no_redact {
+            eprintln!(
+                "warning: --no-redact: the session is uploaded as it is, with any API keys, tokens and passwords it holds"
+            );
+        }
+        bshare::sharing::Privacy {
+            redact: !self.no_redact,
+            home: self
+                .redact_home
+                .then(std::env::home_dir)
+                .flatten()
+                .and_then(|h| h.to_str().map(str::to_owned)),
+        }
+    }
+}
+
+/// One line per kind of secret removed, for the summary after an upload.
+pub fn report_removed(report: &bshare::redact::Report) {
+    let total = report.total();
+    if total == 0 {
+        return;
+    }
+    let kinds: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(rule, n)| format!("{n} {rule}"))
+        .collect();
+    eprintln!(
+        "Removed {total} secret{} before upload: {}",
+        if total == 1 { "" } else { "s" },
+        kinds.join(", ")
+    );
+}

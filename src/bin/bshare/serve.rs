@@ -135,6 +135,11 @@ pub struct Args {
         value_name = "TOKEN"
     )]
     create_token: Vec<String>,
+    /// Merge OpenCode's sync batches as they come, without removing API keys, tokens and
+    /// passwords first. Those batches come from stock OpenCode, which redacts nothing; a warning
+    /// is printed at start.
+    #[arg(long, env = "BSHARE_NO_REDACT_SYNC", value_parser = clap::builder::FalseyValueParser::new())]
+    no_redact_sync: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -264,6 +269,7 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         max_expiry: args.max_expiry,
         sweep_interval: SWEEP_INTERVAL,
         create_token_hashes,
+        redact_sync: !args.no_redact_sync,
     })
 }
 
@@ -278,6 +284,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Signals are caught before the port opens, so a SIGTERM right after start drains too.
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
         .context("cannot catch SIGTERM and SIGINT")?;
+    if !config.redact_sync {
+        eprintln!(
+            "bshare: warning: --no-redact-sync: OpenCode's sync batches are stored as they come, with any API keys, tokens and passwords in them"
+        );
+    }
     let running = bshare::http::server::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
         "bshare: listening on {} ({} workers, at most {} connections)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}\nbshare: creating shares: {}",

@@ -4,9 +4,9 @@ use anyhow::Context as _;
 use bshare::client::Client;
 use bshare::desktop::{self, Copied};
 use bshare::opencode::find_session;
-use bshare::sharing::{default_session, share_session};
+use bshare::sharing::{Review, default_session, review_session, share_session};
 
-use crate::common::{self, OpenCodeArgs, ServerArgs};
+use crate::common::{self, OpenCodeArgs, PrivacyArgs, ServerArgs};
 
 /// Share an OpenCode session and print its link.
 ///
@@ -15,6 +15,9 @@ use crate::common::{self, OpenCodeArgs, ServerArgs};
 /// $XDG_DATA_HOME/bshare/shares.json. Without SESSION it shares the most recently updated
 /// session of the project the current directory belongs to. A session already shared on that
 /// server is uploaded again instead of shared twice, and keeps its link.
+///
+/// API keys, tokens, passwords, private keys and URLs with passwords are replaced by
+/// [REDACTED:<rule>] before anything is uploaded; --dry-run shows what would be sent.
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id, or an unambiguous prefix of one (`bshare sessions` lists them)
@@ -37,6 +40,12 @@ pub struct Args {
         value_name = "TOKEN"
     )]
     token: Option<String>,
+    /// Print what would be uploaded and where (size, messages, each secret that would be removed,
+    /// masked), and upload nothing
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    privacy: PrivacyArgs,
     #[command(flatten)]
     server: ServerArgs,
     #[command(flatten)]
@@ -62,13 +71,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let registry = common::registry_path()?;
+    let privacy = args.privacy.privacy();
+    if args.dry_run {
+        let review = review_session(client.server(), &registry, &data, &session.id, &privacy)?;
+        print_review(&review);
+        return Ok(());
+    }
     let shared = share_session(
         &client,
         &registry,
         &data,
         &session.id,
+        &privacy,
         &mut common::progress(),
     )?;
+    common::report_removed(&shared.report);
     let verb = if shared.created {
         "Shared"
     } else {
@@ -105,4 +122,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn expiry(text: &str) -> Result<std::time::Duration, String> {
     bshare::config::parse_duration(text)
+}
+
+/// The review `--dry-run` prints: where, how much, and each secret that would be removed.
+fn print_review(review: &Review) {
+    let target = match &review.share_id {
+        Some(id) => format!("{} (share {id}, updated in place)", review.server),
+        None => format!("{} (a new share)", review.server),
+    };
+    println!("Would upload \"{}\" to {target}", review.title);
+    println!(
+        "  {} messages, {} KiB ({} bytes)",
+        review.messages,
+        review.bytes.div_ceil(1024),
+        review.bytes
+    );
+    if !review.redact {
+        println!("  Redaction is off: nothing would be removed.");
+    } else if review.report.findings.is_empty() {
+        println!("  No secrets found.");
+    } else {
+        println!(
+            "  {} secret{} would be removed:",
+            review.report.total(),
+            if review.report.total() == 1 { "" } else { "s" }
+        );
+        for f in &review.report.findings {
+            let place = f
+                .message
+                .map_or_else(|| "session".to_owned(), |n| format!("message {n}"));
+            println!("    {:<24} {:<12} {}", f.rule, place, f.excerpt);
+        }
+    }
+    println!("Nothing was uploaded (--dry-run).");
 }

@@ -2,13 +2,14 @@
 
 use bshare::sharing::{Origin, list_shares, resolve, sync_share};
 
-use crate::common::{self, OpenCodeArgs};
+use crate::common::{self, OpenCodeArgs, PrivacyArgs};
 
 /// Upload the current state of shared sessions again.
 ///
 /// A share's link stays the same; the page shows the session as it is now in OpenCode. Each
 /// share goes to the server it was made on, with the secret recorded in the registry. Shares
-/// OpenCode made itself are kept up to date by OpenCode and are left alone.
+/// OpenCode made itself are kept up to date by OpenCode and are left alone. Secrets are
+/// removed before upload, as with `bshare share`.
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("which").required(true))]
 pub struct Args {
@@ -18,6 +19,8 @@ pub struct Args {
     /// Re-sync every share in the registry whose session OpenCode still has
     #[arg(long, group = "which")]
     all: bool,
+    #[command(flatten)]
+    privacy: PrivacyArgs,
     #[command(flatten)]
     opencode: OpenCodeArgs,
 }
@@ -33,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .filter(|s| s.origin == Origin::Bshare)
             .collect(),
     };
+    let privacy = args.privacy.privacy();
     let mut failed = 0;
     for share in &targets {
         if args.all && share.session_exists == Some(false) {
@@ -42,11 +46,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             continue;
         }
-        match sync_share(&registry, &data, share, &mut common::progress()) {
-            Ok(synced) => eprintln!(
-                "synced {} \"{}\": {}",
-                synced.share_id, synced.title, synced.url
-            ),
+        match sync_share(&registry, &data, share, &privacy, &mut common::progress()) {
+            Ok(synced) => {
+                eprintln!(
+                    "synced {} \"{}\": {}",
+                    synced.share.share_id, synced.share.title, synced.share.url
+                );
+                common::report_removed(&synced.report);
+            }
             Err(e) if !args.all => return Err(e.into()),
             Err(e) => {
                 failed += 1;

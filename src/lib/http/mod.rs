@@ -6,8 +6,8 @@ pub mod announce;
 pub mod api;
 pub mod auth;
 pub mod cache;
-pub mod context;
 pub mod client_addr;
+pub mod context;
 pub mod protocol_api;
 pub mod ratelimit;
 pub mod renderer;
@@ -179,6 +179,7 @@ pub(crate) fn test_config(dir: &std::path::Path) -> crate::config::ServerConfig 
         trusted_proxies: Vec::new(),
         page_cache_bytes: 1 << 20,
         edge: crate::config::EdgeConfig::default(),
+        redact_sync: true,
         default_expiry: None,
         max_expiry: None,
         sweep_interval: std::time::Duration::from_secs(3600),

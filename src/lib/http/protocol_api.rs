@@ -11,6 +11,7 @@ use super::{Request, Response, announce, api, auth};
 use crate::error::{Error, Result};
 use crate::model::{ShareData, now_millis, object_key};
 use crate::protocol;
+use crate::redact;
 
 /// `POST /api/share/:id/sync`: merge `{secret, data: [{type, data}]}` into the share's document.
 ///
@@ -35,7 +36,8 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         }
         return Err(err);
     }
-    let body = protocol::parse_sync_request(&req.body)?;
+    let mut body = protocol::parse_sync_request(&req.body)?;
+    let redacted = w.app.config.redact_sync && redact::rules().redact_items(&mut body.data) > 0;
     if body.data.is_empty() {
         return Ok(Response::json(200, &json!({})));
     }
@@ -54,6 +56,9 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
             None => empty_document(id, &row.session_id, row.created_at),
         };
         protocol::apply_items(&mut doc, &body.data)?;
+        if redacted || doc.redaction.is_some() {
+            redact::recount(&mut doc);
+        }
         doc.updated_at = now;
         let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
         if bytes.len() as u64 > limit {

@@ -212,6 +212,7 @@ pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
     let share_url = Some(ctx.share_url).filter(|u| markdown::safe_href(u).is_some());
     head(&mut page.out, summary.title, &description, share_url);
     header(&mut page.out, &summary);
+    redaction_note(&mut page.out, doc);
     jump_list(&mut page.out, doc);
     page.out.push_str("<main>\n");
     for (i, m) in doc.messages.iter().enumerate() {
@@ -332,6 +333,34 @@ fn header(out: &mut String, s: &Summary) {
     out.push_str("</dl>\n");
     files_changed(out, &s.files, "files");
     out.push_str("</header>\n");
+}
+
+/// "N secrets were removed before this was shared", from the document's redaction summary
+/// (counts only: the values never left the sharer's machine).
+fn redaction_note(out: &mut String, doc: &ShareData) {
+    let Some(r) = &doc.redaction else { return };
+    let total = r.counts.values().fold(0u64, |a, &n| a.saturating_add(n));
+    if total == 0 {
+        return;
+    }
+    let (noun, verb) = if total == 1 {
+        ("secret", "was")
+    } else {
+        ("secrets", "were")
+    };
+    let _ = write!(
+        out,
+        "<p class=\"redacted-note\" id=\"redacted\">{} {noun} {verb} removed before this was shared (",
+        thousands(total)
+    );
+    for (i, (rule, n)) in r.counts.iter().filter(|(_, n)| **n > 0).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        escape_into(out, rule);
+        let _ = write!(out, " {}", thousands(*n));
+    }
+    out.push_str("). Each shows as <code>[REDACTED:…]</code>.</p>\n");
 }
 
 /// A collapsed list of changed files with their line counts.

@@ -983,3 +983,49 @@ fn other_parts_page() {
         render_transcript_markdown(&other_parts_document())
     );
 }
+
+/// A redacted document says how many secrets were removed, and shows each placeholder; the
+/// rule ids come from the document, so they are escaped like everything else.
+#[test]
+fn redacted_document_says_what_was_removed() {
+    let mut doc = fixture("short");
+    doc.messages[0].parts.push(json!({
+        "id": "prt_zz_redact", "type": "text",
+        "text": "deploy with ghp_qrc5XlrWi0B26R08qzjI6GKFSufrdZSlB5er and AKIAMR46PQM4I2HZ4UEP, not 3b16494331a59c4ad1ebd086c40f36094fcc9a5c"
+    }));
+    let (bytes, report) =
+        crate::redact::prepare_upload(&doc, true, &crate::redact::Options::default()).unwrap();
+    assert_eq!(report.total(), 2);
+    let doc: ShareData = serde_json::from_slice(&bytes).unwrap();
+    let html = render_page(&doc, &CTX);
+    assert_inert(&html);
+    assert!(!html.contains("ghp_qrc5") && !html.contains("AKIAMR"));
+    assert!(
+        html.contains("[REDACTED:github-token]")
+            && html.contains("3b16494331a59c4ad1ebd086c40f36094fcc9a5c")
+    );
+    let start = html.find("<header").unwrap();
+    let end = html.find("<main>").unwrap();
+    assert_page_snapshot!("redacted_page_header", &html[start..end]);
+    let md = render_transcript_markdown(&doc);
+    assert!(md.contains("- Redacted: 2 secrets were removed before this was shared"));
+    assert!(md.contains("[REDACTED:aws-access-key-id]"));
+
+    let mut hostile = fixture("short");
+    hostile.redaction = Some(crate::model::Redaction {
+        counts: [
+            ("<script>alert(1)</script>".to_owned(), 1),
+            ("zero".to_owned(), 0),
+        ]
+        .into(),
+    });
+    let html = render_page(&hostile, &CTX);
+    assert_inert(&html);
+    assert!(html.contains(
+        "1 secret was removed before this was shared (&lt;script&gt;alert(1)&lt;/script&gt; 1)"
+    ));
+    // No count, no note.
+    let mut none = fixture("short");
+    none.redaction = Some(crate::model::Redaction::default());
+    assert!(!render_page(&none, &CTX).contains("removed before"));
+}

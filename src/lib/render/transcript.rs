@@ -34,6 +34,20 @@ pub fn render_transcript_markdown(doc: &ShareData) -> String {
     {
         let _ = writeln!(out, "- Updated: {t}");
     }
+    if let Some(r) = &doc.redaction {
+        let total = r.counts.values().fold(0u64, |a, &n| a.saturating_add(n));
+        if total > 0 {
+            let _ = writeln!(
+                out,
+                "- Redacted: {total} {} removed before this was shared",
+                if total == 1 {
+                    "secret was"
+                } else {
+                    "secrets were"
+                }
+            );
+        }
+    }
     let summary = Summary::of(doc);
     if !summary.models.is_empty() {
         let _ = writeln!(

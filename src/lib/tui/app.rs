@@ -3,13 +3,14 @@
 //! and the time is whatever the caller says, so every behaviour here is a plain unit test.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::backend::{LocalState, RowKey, ShareRow};
 use super::preview::Preview;
 use crate::model::ShareData;
+use crate::sharing::Review;
 
 /// Work the app asks for; the runner hands it to a worker thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,8 @@ pub enum Action {
     /// Ask whether the local sessions changed since their last upload.
     CheckLocal(Vec<ShareRow>),
     LoadDocument(ShareRow),
+    /// Work out what an upload of this share would send, for the review before it.
+    Review(ShareRow),
     Resync(ShareRow),
     Unshare(ShareRow),
     Open(ShareRow),
@@ -33,6 +36,7 @@ pub enum Outcome {
     Shares(Result<Vec<ShareRow>, String>),
     LocalStates(Vec<(RowKey, LocalState)>),
     Document(RowKey, Result<ShareData, String>),
+    Reviewed(RowKey, Result<Review, String>),
     Resynced(RowKey, Result<String, String>),
     Unshared(RowKey, Result<String, String>),
     Opened(RowKey, Result<(), String>),
@@ -46,6 +50,8 @@ pub enum Mode {
     Filter,
     /// Waiting for y/n before unsharing this share.
     Confirm(ShareRow),
+    /// Showing what the first upload of this share would send; y uploads, n does not.
+    Review(ShareRow, Box<Review>),
     Help,
 }
 
@@ -109,6 +115,9 @@ pub struct App {
     pub tick: usize,
     /// Epoch milliseconds, set by the caller.
     pub now: i64,
+    /// Shares whose upload the user reviewed and confirmed in this run: later re-syncs go
+    /// straight through.
+    pub reviewed: HashSet<RowKey>,
 }
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
@@ -132,6 +141,7 @@ impl App {
             loading: true,
             tick: 0,
             now,
+            reviewed: HashSet::new(),
         }
     }
 
@@ -219,6 +229,7 @@ impl App {
                 Action::None
             }
             Mode::Confirm(row) => self.on_confirm_key(key, row),
+            Mode::Review(row, _) => self.on_review_key(key, row),
             Mode::Filter => self.on_filter_key(key),
             Mode::Normal => self.on_normal_key(key),
         }
@@ -233,6 +244,22 @@ impl App {
             KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
                 self.mode = Mode::Normal;
                 self.status = Some(Status::Info("Unshare cancelled.".into()));
+                Action::None
+            }
+            _ => Action::None,
+        }
+    }
+
+    fn on_review_key(&mut self, key: KeyEvent, row: ShareRow) -> Action {
+        match key.code {
+            KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
+                self.mode = Mode::Normal;
+                self.reviewed.insert(row.key());
+                self.start_job(row, Busy::Syncing)
+            }
+            KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                self.status = Some(Status::Info("Upload cancelled; nothing was sent.".into()));
                 Action::None
             }
             _ => Action::None,
@@ -321,6 +348,15 @@ impl App {
             }
             KeyCode::Char('s') => {
                 if let Some(row) = self.selected_row().cloned() {
+                    // The first upload of a share in this run is reviewed first, as
+                    // `bshare share --dry-run` would show it.
+                    if !self.reviewed.contains(&row.key()) && !self.busy.contains_key(&row.key()) {
+                        self.status = Some(Status::Info(format!(
+                            "Checking what {} would upload…",
+                            row.share_id
+                        )));
+                        return Action::Review(row);
+                    }
                     return self.start_job(row, Busy::Syncing);
                 }
             }
@@ -419,6 +455,17 @@ impl App {
                     };
                 }
             }
+            Outcome::Reviewed(key, result) => match result {
+                Ok(review) => {
+                    if self.mode == Mode::Normal
+                        && let Some(row) = self.rows.iter().find(|r| r.key() == key).cloned()
+                    {
+                        self.status = None;
+                        self.mode = Mode::Review(row, Box::new(review));
+                    }
+                }
+                Err(e) => self.status = Some(Status::Error(e)),
+            },
             Outcome::Resynced(key, result) => {
                 self.busy.remove(&key);
                 match result {
@@ -499,6 +546,90 @@ pub(crate) mod tests {
             Action::CheckLocal(_)
         ));
         app
+    }
+
+    /// As if the user had already reviewed and confirmed an upload of every row.
+    pub fn reviewed(mut app: App) -> App {
+        let keys: Vec<RowKey> = app.rows.iter().map(ShareRow::key).collect();
+        app.reviewed.extend(keys);
+        app
+    }
+
+    pub fn review_of(title: &str) -> Review {
+        let report = crate::redact::Report {
+            counts: [("github-token".to_owned(), 2), ("env-secret".to_owned(), 1)].into(),
+            findings: vec![
+                crate::redact::Finding {
+                    rule: "github-token",
+                    message: Some(3),
+                    excerpt: "ghp_…[40 chars]".into(),
+                },
+                crate::redact::Finding {
+                    rule: "github-token",
+                    message: Some(7),
+                    excerpt: "ghp_…[40 chars]".into(),
+                },
+                crate::redact::Finding {
+                    rule: "env-secret",
+                    message: None,
+                    excerpt: "co…[12 chars]".into(),
+                },
+            ],
+        };
+        Review {
+            session_id: "ses_1".into(),
+            title: title.into(),
+            server: "https://share.example.com".into(),
+            share_id: Some("share0000".into()),
+            bytes: 48_000,
+            messages: 12,
+            redact: true,
+            report,
+        }
+    }
+
+    #[test]
+    fn the_first_sync_of_a_share_is_reviewed_and_confirmed() {
+        let mut app = app_with(&["a"]);
+        let Action::Review(r) = app.on_key(press(KeyCode::Char('s'))) else {
+            panic!("expected a review first");
+        };
+        assert!(app.busy.is_empty(), "nothing is uploading yet");
+        assert_eq!(
+            app.on_outcome(Outcome::Reviewed(r.key(), Ok(review_of("a")))),
+            Action::None
+        );
+        assert!(matches!(app.mode, Mode::Review(ref row, _) if row.title == "a"));
+        // Other keys do nothing while the review is open; n cancels and sends nothing.
+        assert_eq!(app.on_key(press(KeyCode::Char('s'))), Action::None);
+        assert_eq!(app.on_key(press(KeyCode::Char('n'))), Action::None);
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(matches!(app.status, Some(Status::Info(ref m)) if m.contains("nothing was sent")));
+        // Cancelled is not confirmed: the next s reviews again; y uploads.
+        let Action::Review(r) = app.on_key(press(KeyCode::Char('s'))) else {
+            panic!("expected a review again");
+        };
+        app.on_outcome(Outcome::Reviewed(r.key(), Ok(review_of("a"))));
+        let Action::Resync(r) = app.on_key(press(KeyCode::Char('y'))) else {
+            panic!("expected the upload");
+        };
+        app.on_outcome(Outcome::Resynced(r.key(), Ok("Synced.".into())));
+        // Confirmed once in this run: later syncs go straight through.
+        assert!(matches!(
+            app.on_key(press(KeyCode::Char('s'))),
+            Action::Resync(_)
+        ));
+        // A review that fails says why, and uploads nothing.
+        let mut app = app_with(&["b"]);
+        let Action::Review(r) = app.on_key(press(KeyCode::Char('s'))) else {
+            panic!("expected a review");
+        };
+        assert_eq!(
+            app.on_outcome(Outcome::Reviewed(r.key(), Err("no session".into()))),
+            Action::None
+        );
+        assert_eq!(app.status, Some(Status::Error("no session".into())));
+        assert_eq!(app.mode, Mode::Normal);
     }
 
     fn keys(app: &mut App, text: &str) -> Vec<Action> {
@@ -589,7 +720,7 @@ pub(crate) mod tests {
 
     #[test]
     fn resync_marks_the_row_busy_until_done_then_reloads() {
-        let mut app = app_with(&["a"]);
+        let mut app = reviewed(app_with(&["a"]));
         let Action::Resync(r) = app.on_key(press(KeyCode::Char('s'))) else {
             panic!("expected a resync");
         };
@@ -605,7 +736,7 @@ pub(crate) mod tests {
 
     #[test]
     fn errors_land_in_the_status_line() {
-        let mut app = app_with(&["a"]);
+        let mut app = reviewed(app_with(&["a"]));
         let Action::Resync(r) = app.on_key(press(KeyCode::Char('s'))) else {
             panic!("expected a resync");
         };

@@ -11,7 +11,9 @@ use crate::desktop;
 use crate::model::ShareData;
 use crate::opencode::{OpenCodeData, OpenCodeError};
 use crate::registry::Entry;
-use crate::sharing::{Origin, Share, Unshared, list_shares, sync_share, unshare};
+use crate::sharing::{
+    Origin, Privacy, Review, Share, Unshared, list_shares, review_session, sync_share, unshare,
+};
 
 /// Identifies a share across reloads: the same id may exist on two servers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,6 +124,9 @@ pub trait Backend: Send + Sync + 'static {
     /// For each row, how its local session compares with the last upload. One call for all
     /// rows, so a backend reads OpenCode's session list once, not once per share.
     fn local_states(&self, rows: &[ShareRow]) -> Vec<LocalState>;
+    /// What uploading the local session again would send (size, messages, each secret that
+    /// redaction would remove), without sending anything.
+    fn review(&self, row: &ShareRow) -> Result<Review, String>;
     /// Upload the local session again; answers a sentence for the status line.
     fn resync(&self, row: &ShareRow) -> Result<String, String>;
     /// Delete the share on its server and from the registry; answers a sentence for the status line.
@@ -141,9 +146,18 @@ pub struct CliBackend {
     agent: ureq::Agent,
     /// The shares as last listed, with what the library needs to act on them (their origin).
     shares: Mutex<Vec<Share>>,
+    /// Redaction of every upload (on unless the user opted out).
+    privacy: Privacy,
 }
 
 impl CliBackend {
+    /// With the user's redaction choice instead of the default (on).
+    #[must_use]
+    pub fn with_privacy(mut self, privacy: Privacy) -> Self {
+        self.privacy = privacy;
+        self
+    }
+
     pub fn new(registry: PathBuf, opencode_dir: Option<PathBuf>) -> Self {
         // The crate builds ureq with native-tls only, which must be asked for by name, with the
         // platform's root certificates.
@@ -162,6 +176,7 @@ impl CliBackend {
             opencode_dir,
             agent,
             shares: Mutex::new(Vec::new()),
+            privacy: Privacy::default(),
         }
     }
 
@@ -237,14 +252,32 @@ impl Backend for CliBackend {
             .collect()
     }
 
+    fn review(&self, row: &ShareRow) -> Result<Review, String> {
+        let share = self.share(row)?;
+        let data = self.opencode()?.ok_or_else(|| {
+            "OpenCode's data is not on this machine, so there is nothing to upload".to_owned()
+        })?;
+        review_session(
+            &share.server,
+            &self.registry,
+            &data,
+            &share.session_id,
+            &self.privacy,
+        )
+        .map_err(|e| e.to_string())
+    }
+
     fn resync(&self, row: &ShareRow) -> Result<String, String> {
         let share = self.share(row)?;
         let data = self.opencode()?.ok_or_else(|| {
             "OpenCode's data is not on this machine, so there is nothing to upload".to_owned()
         })?;
-        let synced =
-            sync_share(&self.registry, &data, &share, &mut |_, _| {}).map_err(|e| e.to_string())?;
-        Ok(format!("Synced {} “{}”.", synced.share_id, synced.title))
+        let synced = sync_share(&self.registry, &data, &share, &self.privacy, &mut |_, _| {})
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "Synced {} “{}”.",
+            synced.share.share_id, synced.share.title
+        ))
     }
 
     fn unshare(&self, row: &ShareRow) -> Result<String, String> {

@@ -124,6 +124,13 @@ pub fn dispatch(backend: &Arc<dyn Backend>, tx: &Sender<Outcome>, action: Action
                 Box::new(move |e| Outcome::Document(key, Err(e))),
             )
         }
+        Action::Review(row) => {
+            let key = row.key();
+            (
+                Box::new(move |b| Outcome::Reviewed(row.key(), b.review(&row))),
+                Box::new(move |e| Outcome::Reviewed(key, Err(e))),
+            )
+        }
         Action::Resync(row) => {
             let key = row.key();
             (
@@ -250,6 +257,9 @@ mod tests {
                 })
                 .collect()
         }
+        fn review(&self, row: &ShareRow) -> Result<crate::sharing::Review, String> {
+            Ok(super::app::tests::review_of(&row.title))
+        }
         fn resync(&self, row: &ShareRow) -> Result<String, String> {
             self.release.lock().unwrap().recv().unwrap();
             Ok(format!("Synced {}.", row.share_id))
@@ -291,8 +301,14 @@ mod tests {
             .collect();
         assert_eq!(changed, ["share0002"]);
 
-        // The re-sync blocks in the backend, yet dispatch returns and keys keep working.
+        // The first upload is reviewed: the review comes back from a job, y confirms.
         let action = app.on_key(press(KeyCode::Char('s')));
+        assert!(matches!(action, Action::Review(_)));
+        dispatch(&backend, &tx, action);
+        app.on_outcome(next(&rx));
+        assert!(matches!(app.mode, app::Mode::Review(..)));
+        // The re-sync blocks in the backend, yet dispatch returns and keys keep working.
+        let action = app.on_key(press(KeyCode::Char('y')));
         dispatch(&backend, &tx, action);
         app.on_key(press(KeyCode::Down));
         assert_eq!(app.selected, 1);

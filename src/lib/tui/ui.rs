@@ -49,6 +49,7 @@ impl Widget for &App {
         self.render_status(bottom, buf);
         match &self.mode {
             Mode::Confirm(row) => render_confirm(row, area, buf),
+            Mode::Review(row, review) => render_review(row, review, area, buf),
             Mode::Help => render_help(area, buf),
             Mode::Normal | Mode::Filter => {}
         }
@@ -396,6 +397,77 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// Findings shown in the review; the rest are counted.
+const REVIEW_FINDINGS: usize = 8;
+
+fn render_review(row: &ShareRow, review: &crate::sharing::Review, area: Rect, buf: &mut Buffer) {
+    let shown = review.report.findings.len().min(REVIEW_FINDINGS);
+    let title = if review.title.is_empty() {
+        "(untitled)".to_owned()
+    } else {
+        clean(&review.title)
+    };
+    let mut text = vec![
+        Line::from(vec![
+            Span::raw("Upload "),
+            Span::styled(format!("“{title}”"), HEADER),
+            Span::raw(format!(" to {}?", clean(&row.url))),
+        ]),
+        Line::styled(
+            format!(
+                "{} messages, {} KiB",
+                review.messages,
+                review.bytes.div_ceil(1024)
+            ),
+            DIM,
+        ),
+        Line::raw(""),
+    ];
+    let total = review.report.total();
+    if !review.redact {
+        text.push(Line::styled(
+            "Redaction is off (--no-redact): the session goes as it is, secrets and all.",
+            HEADER.fg(Color::Red),
+        ));
+    } else if total == 0 {
+        text.push(Line::raw("No secrets found."));
+    } else {
+        text.push(Line::raw(format!(
+            "{total} secret{} will be replaced by [REDACTED:…]:",
+            if total == 1 { "" } else { "s" }
+        )));
+        for f in review.report.findings.iter().take(shown) {
+            let place = f
+                .message
+                .map_or_else(|| "session".to_owned(), |n| format!("message {n}"));
+            text.push(Line::styled(
+                format!("  {:<24} {:<12} {}", f.rule, place, clean(&f.excerpt)),
+                DIM,
+            ));
+        }
+        if review.report.findings.len() > shown {
+            text.push(Line::styled(
+                format!("  … and {} more", review.report.findings.len() - shown),
+                DIM,
+            ));
+        }
+    }
+    text.push(Line::raw(""));
+    text.push(Line::from(vec![
+        Span::styled("y", HEADER),
+        Span::raw(" upload    "),
+        Span::styled("n", HEADER),
+        Span::raw(" cancel"),
+    ]));
+    // Borders, and a line for the link to wrap onto.
+    let popup = centered(area, 76, text.len() as u16 + 3);
+    Clear.render(popup, buf);
+    Paragraph::new(text)
+        .wrap(Wrap { trim: false })
+        .block(Block::bordered().title(" Review before upload "))
+        .render(popup, buf);
+}
+
 fn render_confirm(row: &ShareRow, area: Rect, buf: &mut Buffer) {
     let popup = centered(area, 56, 8);
     Clear.render(popup, buf);
@@ -563,7 +635,7 @@ mod tests {
 
     #[test]
     fn list_while_syncing() {
-        let mut app = app();
+        let mut app = super::super::app::tests::reviewed(app());
         assert!(matches!(
             app.on_key(press(KeyCode::Char('s'))),
             Action::Resync(_)
@@ -652,7 +724,7 @@ mod tests {
 
     #[test]
     fn error_status() {
-        let mut app = app();
+        let mut app = super::super::app::tests::reviewed(app());
         let Action::Resync(row) = app.on_key(press(KeyCode::Char('s'))) else {
             panic!("expected a resync");
         };
@@ -661,6 +733,27 @@ mod tests {
             Err("https://share.example.com answered 403: wrong secret for this share".into()),
         ));
         insta::assert_snapshot!(draw(&app, 110, 8));
+    }
+
+    #[test]
+    fn review_before_the_first_upload() {
+        let mut app = app();
+        let Action::Review(row) = app.on_key(press(KeyCode::Char('s'))) else {
+            panic!("expected a review");
+        };
+        app.on_outcome(Outcome::Reviewed(
+            row.key(),
+            Ok(super::super::app::tests::review_of(&row.title)),
+        ));
+        insta::assert_snapshot!(draw(&app, 96, 20));
+        // With redaction off the review says so instead of "No secrets found".
+        let mut off = super::super::app::tests::review_of(&row.title);
+        off.redact = false;
+        off.report = crate::redact::Report::default();
+        app.mode = crate::tui::app::Mode::Review(row, Box::new(off));
+        let screen = draw(&app, 96, 20);
+        assert!(screen.contains("Redaction is off"), "{screen}");
+        assert!(!screen.contains("No secrets found"), "{screen}");
     }
 
     #[test]

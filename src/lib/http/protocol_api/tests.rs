@@ -383,3 +383,67 @@ fn two_servers_syncing_one_share_lose_nothing() {
         "every part of both servers is kept"
     );
 }
+
+/// A text part holding `text`, as OpenCode syncs it.
+fn text_part(session_id: &str, text: &str) -> Vec<SyncItem> {
+    vec![
+        SyncItem::new(
+            "message",
+            json!({"id": "msg_r1", "sessionID": session_id, "role": "user", "time": {"created": 1}}),
+        ),
+        SyncItem::new(
+            "part",
+            json!({"id": "prt_r1", "messageID": "msg_r1", "sessionID": session_id, "type": "text", "text": text}),
+        ),
+    ]
+}
+
+#[test]
+fn sync_batches_are_redacted_before_they_are_merged_and_counted_once() {
+    let key = "ghp_qrc5XlrWi0B26R08qzjI6GKFSufrdZSlB5er";
+    let mut s = server();
+    let (id, secret) = create(&mut s.w, LONG);
+    // OpenCode sends the part again as it grows: the count is of the document, not of batches.
+    for text in [
+        format!("token {key}"),
+        format!("token {key} and more"),
+        format!("token {key} and more, commit 3b16494331a59c4ad1ebd086c40f36094fcc9a5c"),
+    ] {
+        assert_eq!(
+            sync(&mut s.w, &id, &secret, &text_part(LONG, &text)).status,
+            200
+        );
+    }
+    let doc = stored(&mut s.w, &id).unwrap();
+    let raw = serde_json::to_string(&doc).unwrap();
+    assert!(!raw.contains("ghp_qrc5"), "{raw}");
+    assert_eq!(
+        doc.messages[0].parts[0]["text"],
+        "token [REDACTED:github-token] and more, commit 3b16494331a59c4ad1ebd086c40f36094fcc9a5c"
+    );
+    assert_eq!(
+        doc.redaction.unwrap().counts,
+        [("github-token".to_owned(), 1)].into()
+    );
+    let page = text_of(&call(
+        &mut s.w,
+        "GET",
+        &format!("/share/{id}"),
+        &Value::Null,
+    ));
+    assert!(
+        page.contains("1 secret was removed before this was shared"),
+        "{page}"
+    );
+
+    // The server's explicit opt-out stores the batch as it came.
+    let mut s = server_with(|c| c.redact_sync = false);
+    let (id, secret) = create(&mut s.w, LONG);
+    assert_eq!(
+        sync(&mut s.w, &id, &secret, &text_part(LONG, key)).status,
+        200
+    );
+    let doc = stored(&mut s.w, &id).unwrap();
+    assert_eq!(doc.messages[0].parts[0]["text"], key);
+    assert!(doc.redaction.is_none());
+}
