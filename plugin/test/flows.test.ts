@@ -71,7 +71,8 @@ async function harness(baseUrl: string, overrides: ServerPluginOverrides = {}, r
     ...overrides,
   });
   const input = { client: opencode.client, directory: "/home/dev/calc", worktree: "/home/dev/calc" } as unknown as PluginInput;
-  const hooks = await plugin(input, { baseUrl });
+  // The agent tools are off by default; these tests drive the plugin through them.
+  const hooks = await plugin(input, { baseUrl, tools: true });
   if (sharer === undefined) throw new Error("plugin did not create its sharer");
   const s = sharer;
   return {

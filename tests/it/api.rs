@@ -244,7 +244,8 @@ fn rate_limits(stores: Stores) {
     );
     assert_eq!(r.status, 429, "{}", r.text());
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=3600).contains(&retry));
+    // The window slides: the creates of this hour still count, in part, during the next one.
+    assert!((1..=7200).contains(&retry), "{retry}");
     // The create count lives in the database: a second server on the same stores agrees.
     if stores == Stores::PostgresS3 {
         let other = env.server(&["--create-limit", "3"]);
