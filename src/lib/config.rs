@@ -134,6 +134,38 @@ pub fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
         .map(|home| PathBuf::from(home).join(fallback))
 }
 
+impl ServerConfig {
+    /// The embedded default (SQLite and local disk under `dir`) with the built-in limits, bound
+    /// to a free loopback port: for tests and fuzzing. `bshare serve` builds its own from flags.
+    pub fn embedded(dir: &std::path::Path) -> Self {
+        Self {
+            bind: "127.0.0.1:0".into(),
+            base_url: None,
+            data_dir: dir.to_owned(),
+            database: DatabaseConfig::Sqlite {
+                path: dir.join("bshare.db"),
+            },
+            objects: ObjectConfig::Local {
+                dir: dir.join("objects"),
+            },
+            workers: 8,
+            max_document_bytes: Self::DEFAULT_MAX_DOCUMENT_BYTES,
+            max_api_body_bytes: Self::DEFAULT_MAX_API_BODY_BYTES,
+            upload_url_lifetime: Duration::from_secs(3600),
+            create_limit_per_hour: 10,
+            request_limit_per_minute: 100,
+            trusted_proxies: Vec::new(),
+            page_cache_bytes: 16 << 20,
+            edge: EdgeConfig::default(),
+            redact_sync: true,
+            default_expiry: None,
+            max_expiry: None,
+            sweep_interval: Duration::from_secs(10),
+            create_token_hashes: Vec::new(),
+        }
+    }
+}
+
 /// The bounds of the HTTP edge: what one client can hold of the server (see `bshare serve
 /// --help`). Each connection holds one descriptor and one small thread, never a worker while
 /// its request or its response is on the wire.

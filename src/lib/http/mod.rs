@@ -159,30 +159,10 @@ impl Response {
 /// A configuration for tests: SQLite and local objects in `dir`.
 #[cfg(test)]
 pub(crate) fn test_config(dir: &std::path::Path) -> crate::config::ServerConfig {
-    use crate::config::{DatabaseConfig, ObjectConfig, ServerConfig};
-    ServerConfig {
-        bind: "127.0.0.1:0".into(),
-        base_url: Some("http://share.test".into()),
-        data_dir: dir.to_owned(),
-        database: DatabaseConfig::Sqlite {
-            path: dir.join("bshare.db"),
-        },
-        objects: ObjectConfig::Local {
-            dir: dir.join("objects"),
-        },
-        workers: 1,
-        max_document_bytes: ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES,
-        max_api_body_bytes: ServerConfig::DEFAULT_MAX_API_BODY_BYTES,
-        upload_url_lifetime: std::time::Duration::from_secs(3600),
-        create_limit_per_hour: 10,
-        request_limit_per_minute: 100,
-        trusted_proxies: Vec::new(),
-        page_cache_bytes: 1 << 20,
-        edge: crate::config::EdgeConfig::default(),
-        redact_sync: true,
-        default_expiry: None,
-        max_expiry: None,
-        sweep_interval: std::time::Duration::from_secs(3600),
-        create_token_hashes: Vec::new(),
-    }
+    let mut config = crate::config::ServerConfig::embedded(dir);
+    config.workers = 1;
+    config.base_url = Some("http://share.test".into());
+    config.page_cache_bytes = 1 << 20;
+    config.sweep_interval = std::time::Duration::from_secs(3600);
+    config
 }

@@ -238,6 +238,13 @@ pub fn hour_window(now: i64) -> i64 {
     now - now.rem_euclid(HOUR_MS)
 }
 
+/// The oldest create-count window still needed at `now`: the sliding limit weighs the previous
+/// hour's count, so it and the current one are kept; older counts (and the address hashes they
+/// hold) are deleted.
+pub fn oldest_needed_window(now: i64) -> i64 {
+    hour_window(now) - HOUR_MS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

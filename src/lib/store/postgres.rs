@@ -634,7 +634,7 @@ impl MetaStore for PostgresStore {
         self.client
             .execute(
                 "DELETE FROM create_counts WHERE window_start < $1",
-                &[&(super::hour_window(now))],
+                &[&(super::oldest_needed_window(now))],
             )
             .map_err(pg_err)?;
         self.client

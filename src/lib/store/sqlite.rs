@@ -344,7 +344,7 @@ impl MetaStore for SqliteStore {
         self.conn
             .execute(
                 "DELETE FROM create_counts WHERE window_start < ?1",
-                [super::hour_window(now)],
+                [super::oldest_needed_window(now)],
             )
             .map_err(db_err)?;
         self.conn
@@ -488,9 +488,10 @@ mod tests {
         let k = s.server_key("k").unwrap();
         assert_eq!(k.len(), 32);
         assert_eq!(c.connect().unwrap().server_key("k").unwrap(), k);
-        s.prune(3_600_000 + 5).unwrap();
+        s.prune(2 * hour + 5).unwrap();
         assert!(s.consume_nonce("n1", 10).unwrap(), "expired nonces pruned");
-        // Only the current window's counts are kept: a client's hash goes with its window.
+        // The current and the previous window's counts are kept (the sliding limit weighs the
+        // previous hour); older ones go, and a client's hash with them.
         let conn = Connection::open(dir.path().join("meta.db")).unwrap();
         let mut st = conn
             .prepare("SELECT window_start FROM create_counts ORDER BY window_start")
@@ -500,6 +501,6 @@ mod tests {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        assert_eq!(kept, [3_600_000]);
+        assert_eq!(kept, [hour, hour]);
     }
 }
