@@ -11,18 +11,25 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 
+/// The server, kept in a static for the whole run (reachable, so not a leak).
+struct Served {
+    running: bshare::http::server::Running,
+    _dir: tempfile::TempDir,
+}
+
 fn server() -> SocketAddr {
-    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
-    *ADDR.get_or_init(|| {
-        let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
-        let mut config = bshare::config::ServerConfig::embedded(dir.path());
-        config.request_limit_per_minute = u32::MAX;
-        config.create_limit_per_hour = u32::MAX;
-        let running = bshare::http::server::start(config).expect("start bshare serve");
-        let addr = running.addr;
-        Box::leak(Box::new(running));
-        addr
-    })
+    static SERVED: OnceLock<Served> = OnceLock::new();
+    SERVED
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut config = bshare::config::ServerConfig::embedded(dir.path());
+            config.request_limit_per_minute = u32::MAX;
+            config.create_limit_per_hour = u32::MAX;
+            let running = bshare::http::server::start(config).expect("start bshare serve");
+            Served { running, _dir: dir }
+        })
+        .running
+        .addr
 }
 
 /// The status of the first response in `bytes`, if there is one.
