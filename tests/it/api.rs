@@ -115,10 +115,10 @@ fn life_cycle(stores: Stores) {
             "object removed"
         );
     } else {
-        let path = env
-            .dir
-            .path()
-            .join(format!("server/objects/sessions/{id}.json"));
+        let path = env.dir.path().join(format!(
+            "server/objects/sessions/{}.json",
+            bshare::model::case_safe_stem(id)
+        ));
         assert!(!path.exists(), "object removed");
     }
 }

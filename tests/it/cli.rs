@@ -897,7 +897,9 @@ fn share_removes_every_family_of_secret_and_dry_run_creates_nothing() {
         "{stderr}"
     );
     let id = share_id_of(&link);
-    let stored = std::fs::read(objects.join(format!("{id}.json"))).unwrap();
+    let stored =
+        std::fs::read(objects.join(format!("{}.json", bshare::model::case_safe_stem(&id))))
+            .unwrap();
     crate::redaction::assert_redacted_everywhere(
         &m.server,
         &id,
@@ -908,6 +910,9 @@ fn share_removes_every_family_of_secret_and_dry_run_creates_nothing() {
     // The explicit opt-out uploads the session as it is, and says so.
     let (_, stderr) = m.ok(&["sync", &id, "--no-redact"]);
     assert!(stderr.contains("warning: --no-redact"), "{stderr}");
-    let stored = std::fs::read_to_string(objects.join(format!("{id}.json"))).unwrap();
+    let stored = std::fs::read_to_string(
+        objects.join(format!("{}.json", bshare::model::case_safe_stem(&id))),
+    )
+    .unwrap();
     assert!(stored.contains(&secrets.entries[0].1));
 }

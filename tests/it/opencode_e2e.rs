@@ -684,10 +684,10 @@ fn stock_opencode_sync_is_redacted_by_the_server() {
             && doc.text().contains("Not secrets:"))
         .then_some(())
     });
-    let object = env
-        .dir
-        .path()
-        .join(format!("server/objects/sessions/{share_id}.json"));
+    let object = env.dir.path().join(format!(
+        "server/objects/sessions/{}.json",
+        bshare::model::case_safe_stem(&share_id)
+    ));
     let stored = std::fs::read(&object).unwrap();
     let secrets = crate::redaction::secrets();
     crate::redaction::assert_redacted_everywhere(

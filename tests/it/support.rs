@@ -160,14 +160,14 @@ fn running_as_root() -> bool {
 
 impl PgCluster {
     pub fn start() -> Self {
-        let cluster = Self::init();
-        cluster.start_again();
+        let mut cluster = Self::init();
+        cluster.start_on_a_free_port();
         cluster
     }
 
     /// A cluster that also speaks TLS, with this certificate and key (PEM files).
     pub fn start_tls(cert: &Path, key: &Path) -> Self {
-        let cluster = Self::init();
+        let mut cluster = Self::init();
         let data = PathBuf::from(cluster.data_dir());
         std::fs::copy(cert, data.join("server.crt")).expect("copy the certificate");
         std::fs::copy(key, data.join("server.key")).expect("copy the key");
@@ -192,7 +192,7 @@ impl PgCluster {
             );
         }
         assert!(fix.into_iter().all(|s| s.is_ok_and(|s| s.success())));
-        cluster.start_again();
+        cluster.start_on_a_free_port();
         cluster
     }
 
@@ -214,7 +214,7 @@ impl PgCluster {
             // The temp dir's parent must be traversable by that user.
             let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
         }
-        let mut cluster = Self {
+        let cluster = Self {
             dir,
             bin,
             port: free_port(),
@@ -234,12 +234,16 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
-        // PostgreSQL cannot bind port 0 and name its port: when another process took the port
-        // between free_port() and the start, try another.
+        cluster
+    }
+
+    /// The first start. PostgreSQL cannot bind port 0 and name its port: when another process
+    /// took the port between free_port() and the start, try another.
+    fn start_on_a_free_port(&mut self) {
         for _ in 0..5 {
-            match cluster.try_start() {
-                Ok(()) => return cluster,
-                Err(log) if log.contains("Address already in use") => cluster.port = free_port(),
+            match self.try_start() {
+                Ok(()) => return,
+                Err(log) if log.contains("Address already in use") => self.port = free_port(),
                 Err(log) => panic!("PostgreSQL did not start:\n{log}"),
             }
         }

@@ -429,7 +429,8 @@ fn is_token_byte(b: u8) -> bool {
 /// One connection: reads requests with every bound, queues them for the workers, and finishes
 /// what a worker could not write at once.
 struct Connection<'a> {
-    stream: TcpStream,
+    /// Shared with the worker's writer: no descriptor is duplicated per request.
+    stream: Arc<TcpStream>,
     peer: Option<SocketAddr>,
     shared: &'a Shared,
     buf: Box<[u8]>,
@@ -444,7 +445,7 @@ impl<'a> Connection<'a> {
     fn new(stream: TcpStream, peer: Option<SocketAddr>, shared: &'a Shared) -> Self {
         let size = shared.limits.max_line_bytes + 8 * 1024;
         Self {
-            stream,
+            stream: Arc::new(stream),
             peer,
             shared,
             buf: vec![0u8; size].into_boxed_slice(),
@@ -518,7 +519,7 @@ impl<'a> Connection<'a> {
 
         let (done_tx, done_rx) = sync_channel(1);
         let writer = ResponseWriter {
-            stream: self.stream.try_clone().map_err(|_| Stop::Closed)?,
+            stream: Arc::clone(&self.stream),
             nonblocking: false,
             pending: Vec::new(),
             head: HeadScan::default(),
@@ -573,7 +574,7 @@ impl<'a> Connection<'a> {
             self.read_timeout = Some(wait);
         }
         loop {
-            match self.stream.read(&mut self.buf[self.end..]) {
+            match (&*self.stream).read(&mut self.buf[self.end..]) {
                 Ok(n) => {
                     self.end += n;
                     return Ok(n);
@@ -762,7 +763,7 @@ impl<'a> Connection<'a> {
             self.stream
                 .set_write_timeout(Some((deadline - now).max(Duration::from_millis(1))))
                 .map_err(|_| Stop::Closed)?;
-            match self.stream.write(&bytes[written..]) {
+            match (&*self.stream).write(&bytes[written..]) {
                 Ok(0) => return Err(Stop::Closed),
                 Ok(n) => written += n,
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
@@ -807,7 +808,7 @@ impl<'a> Connection<'a> {
             {
                 return;
             }
-            match self.stream.read(&mut sink) {
+            match (&*self.stream).read(&mut sink) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => left = left.saturating_sub(n),
             }
@@ -917,7 +918,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// The worker's side of a response: writes what the socket takes without waiting and keeps the
 /// rest for the connection thread, so a client that reads slowly never holds a worker.
 pub(crate) struct ResponseWriter {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     nonblocking: bool,
     pending: Vec<u8>,
     head: HeadScan,
@@ -968,7 +969,7 @@ impl ResponseWriter {
     fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
         // MSG_DONTWAIT: non-blocking for this call only, without two fcntl calls per response.
         const MSG_DONTWAIT: i32 = 0x40;
-        socket2::SockRef::from(&self.stream).send_with_flags(buf, MSG_DONTWAIT)
+        socket2::SockRef::from(&*self.stream).send_with_flags(buf, MSG_DONTWAIT)
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -977,7 +978,7 @@ impl ResponseWriter {
             self.stream.set_nonblocking(true)?;
             self.nonblocking = true;
         }
-        self.stream.write(buf)
+        (&*self.stream).write(buf)
     }
 }
 
