@@ -48,6 +48,10 @@ pub enum Error {
         #[source]
         source: Cause,
     },
+    #[error(
+        "this server follows as many live pages as it may; the page checks for changes every 10 seconds instead"
+    )]
+    TooManyStreams,
     #[error("internal error")]
     Internal(#[source] Cause),
     /// A configuration the server cannot start with; only ever seen at startup.
@@ -95,7 +99,7 @@ impl Error {
             Error::TooLarge { .. } => 413,
             Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::Config(_) => 500,
-            Error::Unavailable { .. } => 503,
+            Error::Unavailable { .. } | Error::TooManyStreams => 503,
         }
     }
 
@@ -115,6 +119,7 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Internal(_) | Error::Config(_) => "INTERNAL",
             Error::Unavailable { .. } => "UNAVAILABLE",
+            Error::TooManyStreams => "TOO_MANY_STREAMS",
         }
     }
 

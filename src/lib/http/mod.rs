@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod context;
+pub mod events;
 pub mod protocol_api;
 pub mod ratelimit;
 pub mod renderer;
@@ -87,6 +88,9 @@ impl Request {
 pub enum Body {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
+    /// An event stream: after the head, the socket goes to the event hub (`events`), which
+    /// writes the events; the worker is free at once.
+    Events(events::EventStream),
 }
 
 impl Body {
@@ -94,6 +98,7 @@ impl Body {
         match self {
             Body::Owned(v) => v,
             Body::Shared(a) => a,
+            Body::Events(_) => &[],
         }
     }
 }

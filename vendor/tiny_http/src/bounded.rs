@@ -523,6 +523,7 @@ impl<'a> Connection<'a> {
             pending: Vec::new(),
             head: HeadScan::default(),
             failed: false,
+            detached: false,
             done: Some(done_tx),
         };
         let request = crate::request::from_parts(
@@ -541,6 +542,10 @@ impl<'a> Connection<'a> {
         let Ok(done) = done_rx.recv() else {
             return Ok(false);
         };
+        if done.detached {
+            // The socket went to whoever called `Request::into_stream`: close this copy only.
+            return Ok(false);
+        }
         if done.close {
             keep_alive = false;
         }
@@ -877,6 +882,8 @@ struct Done {
     pending: Vec<u8>,
     /// The response said `Connection: close`, or writing failed.
     close: bool,
+    /// The socket was handed over (`Request::into_stream`): leave it alone.
+    detached: bool,
 }
 
 /// Finds `Connection: close` in the head of the response a worker writes.
@@ -922,6 +929,7 @@ pub(crate) struct ResponseWriter {
     pending: Vec<u8>,
     head: HeadScan,
     failed: bool,
+    detached: bool,
     done: Option<SyncSender<Done>>,
 }
 
@@ -981,6 +989,26 @@ impl ResponseWriter {
     }
 }
 
+impl crate::request::Sink for ResponseWriter {
+    fn into_stream(mut self: Box<Self>) -> Option<TcpStream> {
+        // Bytes still waiting would be lost with the connection thread: keep the socket there.
+        if self.failed || !self.pending.is_empty() {
+            self.failed = true;
+            return None;
+        }
+        match self.stream.try_clone() {
+            Ok(stream) => {
+                self.detached = true;
+                Some(stream)
+            }
+            Err(_) => {
+                self.failed = true;
+                None
+            }
+        }
+    }
+}
+
 impl Drop for ResponseWriter {
     fn drop(&mut self) {
         if self.nonblocking {
@@ -990,6 +1018,7 @@ impl Drop for ResponseWriter {
             let _ = done.send(Done {
                 pending: std::mem::take(&mut self.pending),
                 close: self.head.close || self.failed,
+                detached: self.detached,
             });
         }
     }

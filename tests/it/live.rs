@@ -1,0 +1,312 @@
+//! Live follow: the event stream over raw HTTP (`change`, `gone`, keep-alive, the cap), streams
+//! that hold no worker, presigned re-uploads and other servers' changes seen live, and the page's
+//! script in real Chromium.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{self, Env, Server, Stores, get, http, post_json};
+
+const SESSION: &str = "ses_live0000000000000000001";
+
+/// `POST /api/share` as OpenCode sends it: `(id, secret)`.
+fn create(server: &Server) -> (String, String) {
+    let r = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION }));
+    assert_eq!(r.status, 200, "create: {}", r.text());
+    let v = r.json();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The sync items of one user message with one text part.
+fn message(n: u32, text: &str) -> Vec<Value> {
+    let id = format!("msg_live{n:04}");
+    vec![
+        json!({"type": "message", "data": {"id": id, "sessionID": SESSION, "role": "user",
+            "time": {"created": 1_795_479_651_000_i64 + i64::from(n) * 1000}}}),
+        json!({"type": "part", "data": {"id": format!("prt_live{n:04}"), "messageID": id,
+            "sessionID": SESSION, "type": "text", "text": text}}),
+    ]
+}
+
+fn sync(server: &Server, id: &str, secret: &str, items: &[Value]) {
+    let r = post_json(
+        &server.url(&format!("/api/share/{id}/sync")),
+        &json!({ "secret": secret, "data": items }),
+    );
+    assert_eq!(r.status, 200, "sync: {}", r.text());
+}
+
+/// A share with a session and `n` messages.
+fn share_with_messages(server: &Server, n: u32) -> (String, String) {
+    let (id, secret) = create(server);
+    let mut items =
+        vec![json!({"type": "session", "data": {"id": SESSION, "title": "Live follow"}})];
+    for i in 1..=n {
+        items.extend(message(i, &format!("message number {i}")));
+    }
+    sync(server, &id, &secret, &items);
+    (id, secret)
+}
+
+/// An open event stream, read line by line.
+#[derive(Debug)]
+struct Stream {
+    reader: BufReader<TcpStream>,
+}
+
+impl Stream {
+    /// Open `/share/<id>/events`; `Err` holds the status line and body of a refusal.
+    fn open(server: &Server, id: &str) -> Result<Self, (String, String)> {
+        let addr = server.addr();
+        let mut socket = TcpStream::connect(&addr).expect("connect");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            socket,
+            "GET /share/{id}/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(socket);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return Err((head, String::new()));
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        if !head.starts_with("HTTP/1.1 200 ") {
+            let mut body = String::new();
+            let _ = reader.read_to_string(&mut body);
+            return Err((head, body));
+        }
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/event-stream"),
+            "{head}"
+        );
+        Ok(Self { reader })
+    }
+
+    /// The next event or comment block (lines up to a blank one), waiting at most `timeout`;
+    /// `None` at the end of the stream or on timeout.
+    fn next(&mut self, timeout: Duration) -> Option<String> {
+        self.reader.get_ref().set_read_timeout(Some(timeout)).ok()?;
+        let mut block = String::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) if line == "\n" && !block.is_empty() => return Some(block),
+                Ok(_) if line == "\n" => {}
+                Ok(_) => block.push_str(&line),
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for `event: <name>`, skipping comments and other events.
+    fn wait_for(&mut self, name: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next(left) {
+                Some(block) if block.starts_with(&format!("event: {name}\n")) => return true,
+                Some(_) => {}
+                None => return false,
+            }
+        }
+        false
+    }
+}
+
+#[test]
+fn event_stream_says_change_and_gone_and_keeps_alive() {
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&["--event-keepalive", "1"]);
+    let (id, secret) = share_with_messages(&server, 1);
+    let mut stream = Stream::open(&server, &id).expect("the stream opens");
+
+    // A keep-alive comment, then a change through OpenCode's sync.
+    let comment = stream
+        .next(Duration::from_secs(3))
+        .expect("a keep-alive comment");
+    assert_eq!(comment, ": keep-alive\n");
+    let t = Instant::now();
+    sync(&server, &id, &secret, &message(2, "the second message"));
+    assert!(
+        stream.wait_for("change", Duration::from_secs(2)),
+        "no change event"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    // What the script then fetches: the messages from the last one it has.
+    let r = get(&server.url(&format!("/share/{id}?after=msg_live0001")));
+    assert_eq!(r.status, 200);
+    let fragment = r.text();
+    assert_eq!(fragment.matches("<article ").count(), 2, "{fragment}");
+    assert!(
+        fragment.starts_with("<article class=\"msg user\" id=\"m1\" data-id=\"msg_live0001\">")
+    );
+    assert!(fragment.contains("the second message") && !fragment.contains("<html"));
+    assert_eq!(
+        get(&server.url(&format!("/share/{id}?after=%22%3E"))).status,
+        400
+    );
+
+    // Deleted: `gone`, and the stream ends.
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[("X-Share-Secret", &secret)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        stream.wait_for("gone", Duration::from_secs(2)),
+        "no gone event"
+    );
+    assert_eq!(stream.next(Duration::from_secs(2)), None, "the stream ends");
+    // A deleted or unknown share has no stream.
+    assert!(
+        Stream::open(&server, &id)
+            .unwrap_err()
+            .0
+            .starts_with("HTTP/1.1 410")
+    );
+    assert!(
+        Stream::open(&server, "nothere1")
+            .unwrap_err()
+            .0
+            .starts_with("HTTP/1.1 404")
+    );
+}
+
+/// Raise this process's descriptor limit for a thousand sockets.
+fn raise_descriptor_limit() {
+    let limit = rlimit::increase_nofile_limit(8192).unwrap_or(0);
+    assert!(
+        limit >= 2500,
+        "the test needs 2,500 descriptors and the hard limit is {limit}: raise it (ulimit -Hn)"
+    );
+}
+
+#[test]
+fn a_thousand_streams_hold_no_worker_and_the_cap_answers_503() {
+    raise_descriptor_limit();
+    let env = Env::new(Stores::Embedded);
+    // Two workers and 64 connections: if streams held either, pages could not be served.
+    let server = env.server(&[
+        "--workers",
+        "2",
+        "--max-connections",
+        "64",
+        "--max-event-streams",
+        "1000",
+    ]);
+    let (id, secret) = share_with_messages(&server, 3);
+    let page = server.url(&format!("/share/{id}"));
+    assert_eq!(get(&page).status, 200);
+
+    let mut streams: Vec<Stream> = (0..1000)
+        .map(|i| Stream::open(&server, &id).unwrap_or_else(|e| panic!("stream {i}: {e:?}")))
+        .collect();
+    // The thousand-and-first is refused, as JSON.
+    let (status, body) = Stream::open(&server, &id)
+        .err()
+        .expect("over the cap: refused");
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    let body: Value = serde_json::from_str(&body).expect("a JSON error");
+    assert_eq!(body["code"], "TOO_MANY_STREAMS");
+
+    // Pages are served at once, by the same two workers, over new connections.
+    for _ in 0..20 {
+        let t = Instant::now();
+        let r = get(&page);
+        assert_eq!(r.status, 200);
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "a page view took {:?} with 1,000 streams open",
+            t.elapsed()
+        );
+    }
+    // Every stream still hears of a change.
+    sync(&server, &id, &secret, &message(4, "seen by a thousand"));
+    for (i, s) in streams.iter_mut().enumerate().step_by(50) {
+        assert!(
+            s.wait_for("change", Duration::from_secs(3)),
+            "stream {i} heard no change"
+        );
+    }
+    // Streams that close give their place back.
+    streams.truncate(10);
+    assert!(
+        support::eventually(Duration::from_secs(5), || Stream::open(&server, &id)
+            .is_ok()),
+        "closed streams did not free the cap"
+    );
+}
+
+#[test]
+fn presigned_reupload_and_other_servers_changes_reach_the_stream() {
+    let env = Env::new(Stores::PostgresS3);
+    let a = env.server(&[]);
+    let b = env.server(&[]);
+    let doc = support::read_data("opencode-1.18.33-short.sharedata.json");
+    let created = support::share_document(&a, &doc);
+    let id = created["shareId"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let mut stream = Stream::open(&a, id).expect("the stream opens");
+
+    // A re-upload straight to the bucket: the server never sees the PUT.
+    let r = post_json(
+        &b.url(&format!("/api/share/{id}/presign")),
+        &json!({ "size": doc.len() + 1 }),
+    );
+    assert_eq!(r.status, 401, "the secret is needed: {}", r.text());
+    let r = http(
+        "POST",
+        &b.url(&format!("/api/share/{id}/presign")),
+        &[
+            ("X-Share-Secret", secret),
+            ("Content-Type", "application/json"),
+        ],
+        Some(json!({ "size": doc.len() + 1 }).to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let url = r.json()["presignedUrl"].as_str().unwrap().to_owned();
+    assert!(
+        !url.starts_with(&a.base) && !url.starts_with(&b.base),
+        "{url}"
+    );
+    let mut changed = doc.clone();
+    changed.push(b'\n');
+    let t = Instant::now();
+    assert_eq!(support::upload(&url, &changed).status, 200);
+    assert!(
+        stream.wait_for("change", Duration::from_secs(2)),
+        "a presigned re-upload was not seen within 2 s"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    // Deleted through the other server: `gone` arrives through NOTIFY.
+    let r = http(
+        "DELETE",
+        &b.url(&format!("/api/share/{id}")),
+        &[("X-Share-Secret", secret)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        stream.wait_for("gone", Duration::from_secs(3)),
+        "a delete on another server was not seen"
+    );
+}
