@@ -310,3 +310,65 @@ fn presigned_reupload_and_other_servers_changes_reach_the_stream() {
         "a delete on another server was not seen"
     );
 }
+
+#[test]
+fn chromium_follows_sync_and_presigned_uploads_live_and_shows_the_takedown() {
+    let env = Env::new(Stores::PostgresS3);
+    let server = env.server(&[]);
+    let (id, secret) = create(&server);
+    let mut items =
+        vec![json!({"type": "session", "data": {"id": SESSION, "title": "Live follow"}})];
+    for i in 1..=40 {
+        items.extend(message(
+            i,
+            &format!("message number {i}: a paragraph long enough to give the page some height, so that the reader can scroll to its middle and stay there while new messages arrive below."),
+        ));
+    }
+    sync(&server, &id, &secret, &items);
+    let shots = tempfile::tempdir().unwrap();
+    let playwright = std::env::var("BSHARE_TEST_PLAYWRIGHT")
+        .expect("BSHARE_TEST_PLAYWRIGHT: run the tests through scripts/test, which installs playwright-core");
+    let out = std::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/live_browser.mjs"
+        ))
+        .env("BSHARE_TEST_PLAYWRIGHT", playwright)
+        .env("BASE", &server.base)
+        .env("SHARE_ID", &id)
+        .env("SECRET", &secret)
+        .env("SESSION", SESSION)
+        .env("SHOTS", shots.path())
+        .output()
+        .expect("node runs the browser script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser script failed:\n{stdout}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.logs()
+    );
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    assert_eq!(result["badgeText"], "live");
+    assert_eq!(result["articles"], 42, "{result}");
+    for key in ["syncMs", "uploadMs", "goneMs"] {
+        assert!(result[key].as_u64().unwrap() < 3000, "{key}: {result}");
+    }
+    assert_eq!(result["syncScroll"][0], result["syncScroll"][1]);
+    assert_eq!(result["uploadScroll"][0], result["uploadScroll"][1]);
+    assert!(
+        result["goneText"]
+            .as_str()
+            .unwrap()
+            .contains("This share was taken down")
+    );
+    assert_eq!(result["otherHosts"], json!([]));
+    eprintln!("live follow in Chromium: {result}");
+    // The pictures for the documentation.
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    for name in ["live-badge.png", "taken-down.png"] {
+        let png = std::fs::read(shots.path().join(name)).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        std::fs::write(docs.join(name), png).unwrap();
+    }
+}

@@ -96,6 +96,8 @@
     text.textContent = "Its owner removed it. Its content is no longer available.";
     notice.append(title, text);
     main.replaceChildren(notice);
+    // The prompt list and the changed files quote the content too.
+    document.querySelectorAll("nav.toc, header.top .files").forEach((e) => e.remove());
   }
 
   async function poll() {
