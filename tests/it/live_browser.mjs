@@ -98,6 +98,9 @@ try {
   if (r.status !== 200) fail("re-upload", `presign: ${r.status} ${await r.text()}`);
   const { presignedUrl } = await r.json();
   if (presignedUrl.startsWith(base)) fail("re-upload", `the URL is this server's: ${presignedUrl}`);
+  // Let the announcement of the new upload URL pass first: what sees the PUT below is the
+  // server's own check of the object while the URL is open.
+  await page.waitForTimeout(1100);
   t = Date.now();
   r = await fetch(presignedUrl, { method: "PUT", headers: { "Content-Type": "application/json" }, body });
   if (r.status !== 200) fail("re-upload", `PUT: ${r.status} ${await r.text()}`);
