@@ -1132,6 +1132,34 @@ mod tests {
     }
 
     #[test]
+    fn into_stream_hands_the_socket_over() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = crate::Server::from_listener(listener, Limits::default()).unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+            .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let request = server.recv().unwrap();
+        let mut socket = request.into_stream().expect("the socket");
+        // The connection thread has ended: the socket no longer counts as a connection.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.num_connections() > 0 || server.requests_in_flight() > 0 {
+            assert!(Instant::now() < deadline, "the connection thread lives on");
+            thread::sleep(Duration::from_millis(10));
+        }
+        socket.write_all(b"HTTP/1.1 200 OK\r\n\r\nhello").unwrap();
+        drop(socket);
+        // Nothing but what the new owner wrote, and the end when it closed.
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "HTTP/1.1 200 OK\r\n\r\nhello");
+    }
+
+    #[test]
     fn transient_accept_errors() {
         assert!(is_transient(&io::Error::from(ErrorKind::WouldBlock)));
         assert!(is_transient(&io::Error::from(ErrorKind::ConnectionAborted)));
