@@ -229,9 +229,7 @@ fn a_thousand_streams_hold_no_worker_and_the_cap_answers_503() {
         .map(|i| Stream::open(&server, &id).unwrap_or_else(|e| panic!("stream {i}: {e:?}")))
         .collect();
     // The thousand-and-first is refused, as JSON.
-    let (status, body) = Stream::open(&server, &id)
-        .err()
-        .expect("over the cap: refused");
+    let (status, body) = Stream::open(&server, &id).expect_err("over the cap: refused");
     assert!(status.starts_with("HTTP/1.1 503"), "{status}");
     let body: Value = serde_json::from_str(&body).expect("a JSON error");
     assert_eq!(body["code"], "TOO_MANY_STREAMS");

@@ -311,14 +311,11 @@ impl Thread {
 
     /// Share `id` was announced: gone, changed, or only given a new upload URL.
     fn look_at(&mut self, inner: &Inner, id: &str) {
-        let row = match self.store(inner).and_then(|s| s.get_share(id)) {
-            Ok(row) => row,
-            Err(_) => {
-                // The database is away: tell the readers to look for themselves.
-                self.store = None;
-                self.broadcast(id, CHANGE);
-                return;
-            }
+        let Ok(row) = self.store(inner).and_then(|s| s.get_share(id)) else {
+            // The database is away: tell the readers to look for themselves.
+            self.store = None;
+            self.broadcast(id, CHANGE);
+            return;
         };
         match row {
             Some(row) if row.deleted_at.is_none() => {
@@ -341,9 +338,8 @@ impl Thread {
 
     /// Send `change` to share `id`'s streams when its object's tag is not the one last seen.
     fn check_tag(&mut self, inner: &Inner, id: &str) {
-        let tag = match inner.blobs.head(&object_key(id)) {
-            Ok(tag) => tag,
-            Err(_) => return,
+        let Ok(tag) = inner.blobs.head(&object_key(id)) else {
+            return;
         };
         let Some(w) = self.shares.get_mut(id) else {
             return;
