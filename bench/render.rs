@@ -5,6 +5,8 @@
 //! render, output size raw and gzipped, and the render/parse ratio.
 //! `cargo bench --bench render -- --write DIR` also writes the pages and the stylesheet to DIR
 //! (laid out as the server serves them) for looking at them in a browser.
+//! With `BSHARE_BENCH_SHORT=1` (the test command) it renders a 200-message session, each figure
+//! from 3 runs, in a few seconds.
 
 use std::hint::black_box;
 use std::io::Write as _;
@@ -14,7 +16,21 @@ use bshare::model::ShareData;
 use bshare::render::{PageContext, STYLESHEET, render_page, stylesheet_path, warm_up};
 use serde_json::Value;
 
-const MESSAGES: usize = 2000;
+/// Messages in the generated session.
+fn messages() -> usize {
+    if short() { 200 } else { 2000 }
+}
+
+/// Runs per median: parse, warm render.
+fn runs() -> (usize, usize) {
+    if short() { (3, 3) } else { (21, 11) }
+}
+
+/// `BSHARE_BENCH_SHORT=1` (the test command): a run of a few seconds that goes through every
+/// measurement once, to show the benchmark still works; its figures are not the recorded ones.
+fn short() -> bool {
+    std::env::var_os("BSHARE_BENCH_SHORT").is_some_and(|v| v == "1")
+}
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
@@ -53,12 +69,13 @@ fn vary(v: &mut Value, k: usize) {
     }
 }
 
-/// A 2,000-message session made of the long fixture's messages, repeated and varied.
+/// A 2,000-message session (200 in the short run) made of the long fixture's messages, repeated
+/// and varied.
 fn generated(long: &[u8]) -> Vec<u8> {
     let mut doc: Value = serde_json::from_slice(long).expect("fixture");
     let base = doc["messages"].as_array().cloned().unwrap_or_default();
-    let mut messages = Vec::with_capacity(MESSAGES);
-    for i in 0..MESSAGES {
+    let mut messages = Vec::with_capacity(self::messages());
+    for i in 0..self::messages() {
         let mut m = base[i % base.len()].clone();
         vary(&mut m, i / base.len());
         messages.push(m);
@@ -99,14 +116,15 @@ const CTX: PageContext = PageContext {
 };
 
 fn report(name: &str, bytes: &[u8], first: bool) -> String {
-    let parse = median(21, || {
+    let (parse_runs, render_runs) = runs();
+    let parse = median(parse_runs, || {
         black_box(serde_json::from_slice::<ShareData>(black_box(bytes)).expect("parse"));
     });
     let doc: ShareData = serde_json::from_slice(bytes).expect("parse");
     let t = Instant::now();
     let html = render_page(&doc, &CTX);
     let first_render = t.elapsed();
-    let warm = median(11, || {
+    let warm = median(render_runs, || {
         black_box(render_page(black_box(&doc), &CTX));
     });
     let gz = gzip_len(html.as_bytes());
@@ -160,7 +178,14 @@ fn main() {
     let load = t.elapsed();
     println!("syntax set load (once per process): {:.2} ms\n", ms(load));
 
-    let gen_html = report(&format!("generated {MESSAGES}-message session"), &big, true);
+    if self::short() {
+        println!("(short run: BSHARE_BENCH_SHORT=1; not the recorded figures)\n");
+    }
+    let gen_html = report(
+        &format!("generated {}-message session", messages()),
+        &big,
+        true,
+    );
     println!();
     let long_html = report("long fixture", &long, false);
     let css_gz = gzip_len(STYLESHEET.as_bytes());

@@ -5,6 +5,7 @@
 //! PostgreSQL: `BSHARE_BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
 //! Prints its figures; asserts nothing about speed (the machines are shared and noisy).
 //! `BSHARE_BENCH_ONLY=streams` runs only the event-stream figure (needs only `wrk` and `taskset`).
+//! With `BSHARE_BENCH_SHORT=1` (the test command) each load runs for 1 s instead of 8.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,7 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SECONDS: &str = "8";
+/// Seconds per load (wrk, pgbench).
+fn seconds() -> &'static str {
+    if short() { "1" } else { "8" }
+}
+
+/// `BSHARE_BENCH_SHORT=1` (the test command): a run of a few seconds that goes through every
+/// measurement once, to show the benchmark still works; its figures are not the recorded ones.
+fn short() -> bool {
+    std::env::var_os("BSHARE_BENCH_SHORT").is_some_and(|v| v == "1")
+}
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -37,6 +47,9 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
 
     println!("# bshare serve benchmark ({} cores)", num_cores());
+    if short() {
+        println!("(short run: BSHARE_BENCH_SHORT=1; not the recorded figures)");
+    }
     if only_streams {
         event_streams(&bin, tmp.path(), &doc);
         return;
@@ -51,7 +64,8 @@ fn num_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// `bshare serve` on a free port; pinned to core 0 when `one_core`.
+/// `bshare serve` on a port it picks itself (so no other process can take it first), read from
+/// its log; pinned to core 0 when `one_core`. Its log goes to a file, as nginx's does below.
 fn spawn_server(
     bin: &Path,
     data: &Path,
@@ -59,12 +73,13 @@ fn spawn_server(
     envs: &[(&str, &str)],
     one_core: bool,
 ) -> (Child, u16) {
-    let port = free_port();
+    let log_path = PathBuf::from(format!("{}.log", data.display()));
+    let log = std::fs::File::create(&log_path).unwrap();
     let cpus = if one_core { "0" } else { "0,1" };
-    let child = Command::new("taskset")
+    let mut child = Command::new("taskset")
         .args(["-c", cpus])
         .arg(bin)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--bind", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data)
         .args(extra)
@@ -72,12 +87,32 @@ fn spawn_server(
         .env_remove("S3_BUCKET")
         .envs(envs.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
-    (child, port)
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(port) = text
+            .split("listening on http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+        {
+            return (child, port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("bshare serve exited ({status}):\n{text}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "bshare serve named no address within 10 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
+/// A port that was free a moment ago (for nginx, which cannot name the port it bound).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -169,18 +204,24 @@ fn wrk(port: u16, path: &str, connections: u32, extra: &[&str]) -> f64 {
             "wrk",
             "-t1",
             &format!("-c{connections}"),
-            &format!("-d{SECONDS}s"),
+            &format!("-d{}s", seconds()),
         ])
         .args(extra)
         .arg(format!("http://127.0.0.1:{port}{path}"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let rps = text
+    let rps: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
+    // A load that measured nothing is a broken benchmark, not a slow server.
+    assert!(
+        rps > 0.0,
+        "wrk measured nothing on {path}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if text.contains("Non-2xx") {
         println!(
             "  (wrk saw non-2xx answers: {})",
@@ -257,32 +298,7 @@ fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
     std::fs::create_dir_all(site.join("share")).unwrap();
     std::fs::write(site.join("share/benchpage"), &html).unwrap();
     std::fs::write(site.join("share/benchpage.gz"), &gz).unwrap();
-    let nginx_port = free_port();
-    let conf = format!(
-        "worker_processes 1; daemon off; pid {site}/nginx.pid; error_log {site}/error.log;
-events {{ worker_connections 1024; }}
-http {{ access_log {site}/access.log; default_type text/html; gzip_static on; keepalive_requests 1000000;
-  server {{ listen 127.0.0.1:{nginx_port}; root {site}; }} }}",
-        site = site.display()
-    );
-    std::fs::write(site.join("nginx.conf"), conf).unwrap();
-    let mut nginx = Command::new("taskset")
-        .args(["-c", "0", "nginx", "-c"])
-        .arg(site.join("nginx.conf"))
-        .arg("-p")
-        .arg(&site)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while request(nginx_port, "GET", "/share/benchpage", "", b"").is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "nginx did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
+    let (mut nginx, nginx_port) = start_nginx(&site);
     for (label, headers) in [
         ("uncompressed", &[][..]),
         ("gzip", &["-H", "Accept-Encoding: gzip"][..]),
@@ -323,6 +339,48 @@ http {{ access_log {site}/access.log; default_type text/html; gzip_static on; ke
     let _ = nginx.wait();
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// nginx on one core serving `site`, on a port chosen just before; another port is tried when
+/// nginx exits (the port was taken meanwhile).
+fn start_nginx(site: &Path) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let conf = format!(
+            "worker_processes 1; daemon off; pid {site}/nginx.pid; error_log {site}/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log {site}/access.log; default_type text/html; gzip_static on; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{port}; root {site}; }} }}",
+            site = site.display()
+        );
+        std::fs::write(site.join("nginx.conf"), conf).unwrap();
+        let mut nginx = Command::new("taskset")
+            .args(["-c", "0", "nginx", "-c"])
+            .arg(site.join("nginx.conf"))
+            .arg("-p")
+            .arg(site)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if request(port, "GET", "/share/benchpage", "", b"").is_some_and(|(s, _)| s == 200) {
+                return (nginx, port);
+            }
+            if nginx.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "nginx did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!(
+        "nginx did not start in 5 tries: {}",
+        std::fs::read_to_string(site.join("error.log")).unwrap_or_default()
+    );
 }
 
 fn raw_head(port: u16, path: &str) -> (u16, String) {
@@ -385,7 +443,7 @@ fn creates(bin: &Path, tmp: &Path) {
     )
     .unwrap();
     let out = Command::new("pgbench")
-        .args(["-n", "-c", "4", "-j", "1", "-T", SECONDS, "-f"])
+        .args(["-n", "-c", "4", "-j", "1", "-T", seconds(), "-f"])
         .arg(&sql)
         .arg(&url)
         .output()
@@ -397,13 +455,12 @@ fn creates(bin: &Path, tmp: &Path) {
         .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    if tps == 0.0 {
-        println!(
-            "  pgbench failed: {}{}",
-            text,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    assert!(
+        tps > 0.0,
+        "pgbench failed: {}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!(
         "creating a share, 4 clients, PostgreSQL: bshare {ours:.0} req/s, pgbench INSERT {tps:.0} tps — {:.2}× pgbench (target ≥ 0.5)",
         ours / tps.max(1.0)

@@ -62,7 +62,7 @@ fn main() {
     let start = sample(pid);
     println!("start:   {start}");
 
-    let (share, secret) = create_and_upload(port, &doc).expect("first share");
+    let (share, _) = create_and_upload(port, &doc).expect("first share");
     let stop = Arc::new(AtomicBool::new(false));
     let counts: Arc<[AtomicU64; 6]> = Arc::new(Default::default());
     let mut threads = Vec::new();
@@ -104,18 +104,33 @@ fn main() {
             }
         }));
     }
-    // OpenCode sync batches into the share being viewed.
+    // OpenCode sync batches into a share made through OpenCode's own create.
     {
-        let (stop, counts, share) = (Arc::clone(&stop), Arc::clone(&counts), share.clone());
+        let (stop, counts) = (Arc::clone(&stop), Arc::clone(&counts));
+        let (status, made) = request(
+            port,
+            "POST",
+            "/api/share",
+            "Content-Type: application/json\r\n",
+            br#"{"sessionID":"ses_soak"}"#,
+        )
+        .expect("OpenCode's create");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&made));
+        let sync_id = field(&made, "id").expect("id");
+        let sync_secret = field(&made, "secret").expect("secret");
         threads.push(std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                let body = format!(
-                    r#"{{"secret":"{secret}","data":[{{"type":"part","data":{{"id":"prt_soak{}","messageID":"msg_soak","sessionID":"ses_soak","type":"text","text":"soak {n}"}}}}]}}"#,
-                    n % 50
-                );
-                match request(port, "POST", &format!("/api/share/{share}/sync"), "Content-Type: application/json\r\n", body.as_bytes()) {
+                let body = serde_json::json!({
+                    "secret": sync_secret,
+                    "data": [
+                        {"type": "message", "data": {"id": "msg_soak", "sessionID": "ses_soak", "role": "user", "time": {"created": 1}}},
+                        {"type": "part", "data": {"id": format!("prt_soak{}", n % 50), "messageID": "msg_soak", "sessionID": "ses_soak", "type": "text", "text": format!("soak {n}")}},
+                    ],
+                })
+                .to_string();
+                match request(port, "POST", &format!("/api/share/{sync_id}/sync"), "Content-Type: application/json\r\n", body.as_bytes()) {
                     Some((200, _)) => counts[2].fetch_add(1, Ordering::Relaxed),
                     _ => counts[5].fetch_add(1, Ordering::Relaxed),
                 };

@@ -1,5 +1,6 @@
 //! `cargo bench --bench tui`: how quickly `bshare tui` shows 10,000 shares and previews the
 //! largest test session. Prints a table; the figures are recorded in `bench/README.md`.
+//! With `BSHARE_BENCH_SHORT=1` (the test command) each figure is the median of 3 runs.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -16,10 +17,25 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 const SHARES: usize = 10_000;
 const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
-const RUNS: usize = 15;
+const FULL_RUNS: usize = 15;
+
+/// `BSHARE_BENCH_SHORT=1` (the test command): a run of a few seconds that goes through every
+/// measurement once, to show the benchmark still works; its figures are not the recorded ones.
+fn short() -> bool {
+    std::env::var_os("BSHARE_BENCH_SHORT").is_some_and(|v| v == "1")
+}
+
+/// Runs per figure.
+fn runs() -> usize {
+    if short() { 3 } else { FULL_RUNS }
+}
 
 fn main() {
-    println!("bshare tui, terminal {WIDTH}x{HEIGHT}, median of {RUNS} runs (max in brackets)\n");
+    let runs = runs();
+    println!("bshare tui, terminal {WIDTH}x{HEIGHT}, median of {runs} runs (max in brackets)\n");
+    if short() {
+        println!("(short run: BSHARE_BENCH_SHORT=1; not the recorded figures)\n");
+    }
     list();
     println!();
     preview();
@@ -74,7 +90,7 @@ fn list() {
     // No OpenCode data in this directory: the list comes from the registry alone.
     let backend = CliBackend::new(path, Some(dir.path().join("no-opencode")));
     let (mut load, mut apply, mut draw, mut total) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         let t0 = Instant::now();
         let rows = backend.load_shares().unwrap();
         let t1 = Instant::now();
@@ -116,7 +132,7 @@ fn list() {
     report("list frame while scrolling", &mut frames);
 
     let mut keystrokes = vec![];
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         app.on_key(key(KeyCode::Char('/')));
         for c in "number 99".chars() {
             let t = Instant::now();
@@ -155,7 +171,7 @@ fn preview() {
     );
 
     let mut parse = vec![];
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         let t = Instant::now();
         black_box(serde_json::from_slice::<ShareData>(&bytes).unwrap());
         parse.push(t.elapsed());
@@ -163,7 +179,7 @@ fn preview() {
     report("parse the document (serde_json, for scale)", &mut parse);
 
     let (mut first, mut scrolled, mut end) = (vec![], vec![], vec![]);
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         let mut app = App::new(0);
         app.on_outcome(Outcome::Shares(Ok(vec![bshare::tui::ShareRow {
             share_id: doc.share_id.clone(),
@@ -175,6 +191,7 @@ fn preview() {
             created_at: doc.created_at,
             updated_at: doc.updated_at,
             made_by_opencode: false,
+            expires_at: None,
         }])));
         let Action::LoadDocument(row) = app.on_key(key(KeyCode::Enter)) else {
             unreachable!("Enter on a share asks for its document")
@@ -210,7 +227,7 @@ fn preview() {
 
     // The whole document built at once, for comparison with the lazy first frame.
     let mut full = vec![];
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         let p = Preview::new(doc.clone());
         let area = ratatui::layout::Rect::new(0, 0, 74, 38);
         let mut buf = ratatui::buffer::Buffer::empty(area);

@@ -27,15 +27,19 @@ function normalizeServer(base) {
 class ShareApi {
   server;
   fetchImpl;
-  constructor(server, fetchImpl = (input, init) => fetch(input, init)) {
+  createOptions;
+  constructor(server, fetchImpl = (input, init) => fetch(input, init), createOptions = {}) {
     this.server = normalizeServer(server);
     this.fetchImpl = fetchImpl;
+    this.createOptions = createOptions;
   }
   async create(input) {
     const body = { sessionId: input.sessionId, size: input.size };
     if (input.shareId !== undefined)
       body.shareId = input.shareId;
-    const res = await this.call("POST", "/api/share/presign", { body });
+    if (this.createOptions.expiresIn !== undefined)
+      body.expiresIn = this.createOptions.expiresIn;
+    const res = await this.call("POST", "/api/share/presign", { body, token: this.createOptions.token });
     const json = await readJson(res, "creating the share");
     for (const key of ["shareId", "url", "presignedUrl", "secret"]) {
       if (typeof json[key] !== "string") {
@@ -83,6 +87,8 @@ class ShareApi {
       headers["Content-Type"] = "application/json";
     if (opts.secret !== undefined)
       headers["X-Share-Secret"] = opts.secret;
+    if (opts.token !== undefined && opts.token !== "")
+      headers.Authorization = `Bearer ${opts.token}`;
     let res;
     try {
       res = await this.fetchImpl(this.server + path, {
@@ -262,6 +268,34 @@ function serverBaseUrl(options, env = process.env) {
   if (fromEnv !== undefined && fromEnv.trim() !== "")
     return normalizeServer(fromEnv);
   return DEFAULT_BASE_URL;
+}
+function createOptions(options, env = process.env, warn = () => {}) {
+  const out = {};
+  const token = typeof options?.token === "string" ? options.token : env.BSHARE_TOKEN;
+  if (token !== undefined && token.trim() !== "")
+    out.token = token.trim();
+  const expires = options?.expires ?? env.BSHARE_EXPIRES;
+  if (expires !== undefined && expires !== "") {
+    const seconds = parseDuration(expires);
+    if (seconds === undefined) {
+      warn(`bshare: the expiry ${JSON.stringify(expires)} is not a duration (like 7d, 12h or 3600); shares are made without one`);
+    } else {
+      out.expiresIn = seconds;
+    }
+  }
+  return out;
+}
+var UNITS = { "": 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+function parseDuration(value) {
+  if (typeof value === "number")
+    return Number.isInteger(value) && value > 0 ? value : undefined;
+  if (typeof value !== "string")
+    return;
+  const m = /^\s*(\d+)\s*([smhdw]?)\s*$/.exec(value);
+  if (m === null)
+    return;
+  const seconds = Number(m[1]) * (UNITS[m[2] ?? ""] ?? 1);
+  return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
 }
 
 // src/document.ts
@@ -781,6 +815,8 @@ class Sharer {
       createdAt: now,
       updatedAt: now
     };
+    if (typeof created.shareExpiresAt === "number")
+      entry.expiresAt = created.shareExpiresAt;
     try {
       await updateRegistry(this.deps.registryPath, (file) => upsertEntry(file, entry));
     } catch (err) {
@@ -895,7 +931,7 @@ var SHARE_SLASH = "bshare-share";
 var UNSHARE_SLASH = "bshare-unshare";
 function registerCommands(api, options, overrides = {}) {
   const sharer = new Sharer({
-    api: new ShareApi(serverBaseUrl(options), overrides.fetch),
+    api: new ShareApi(serverBaseUrl(options), overrides.fetch, createOptions(options)),
     source: v2Source(api.client),
     registryPath: overrides.registryPath ?? defaultRegistryPath(),
     notify: (notice) => api.ui.toast(notice),

@@ -10,7 +10,18 @@ export interface CreatedShare {
   url: string;
   presignedUrl: string;
   secret: string;
+  /** When the upload URL expires. */
   expiresAt: number | string;
+  /** When the share expires (epoch ms); null or absent: never. */
+  shareExpiresAt?: number | null;
+}
+
+/** What the plugin asks of every share it creates. */
+export interface CreateOptions {
+  /** Sent as `Authorization: Bearer` (a server started with `--create-token` needs one). */
+  token?: string;
+  /** `expiresIn`: the share's lifetime in seconds. */
+  expiresIn?: number;
 }
 
 /** `POST /api/share/:id/presign` answer. */
@@ -63,17 +74,24 @@ export function normalizeServer(base: string): string {
 export class ShareApi {
   readonly server: string;
   private readonly fetchImpl: FetchLike;
+  private readonly createOptions: CreateOptions;
 
-  constructor(server: string, fetchImpl: FetchLike = (input, init) => fetch(input, init)) {
+  constructor(
+    server: string,
+    fetchImpl: FetchLike = (input, init) => fetch(input, init),
+    createOptions: CreateOptions = {},
+  ) {
     this.server = normalizeServer(server);
     this.fetchImpl = fetchImpl;
+    this.createOptions = createOptions;
   }
 
   /** Creates a share; `shareId` is optional (the server picks one when it is absent). */
   async create(input: { sessionId: string; shareId?: string; size: number }): Promise<CreatedShare> {
     const body: Record<string, unknown> = { sessionId: input.sessionId, size: input.size };
     if (input.shareId !== undefined) body.shareId = input.shareId;
-    const res = await this.call("POST", "/api/share/presign", { body });
+    if (this.createOptions.expiresIn !== undefined) body.expiresIn = this.createOptions.expiresIn;
+    const res = await this.call("POST", "/api/share/presign", { body, token: this.createOptions.token });
     const json = await readJson(res, "creating the share");
     for (const key of ["shareId", "url", "presignedUrl", "secret"] as const) {
       if (typeof json[key] !== "string") {
@@ -136,11 +154,12 @@ export class ShareApi {
   private async call(
     method: string,
     path: string,
-    opts: { body?: unknown; secret?: string },
+    opts: { body?: unknown; secret?: string; token?: string },
   ): Promise<Response> {
     const headers: Record<string, string> = { Accept: "application/json" };
     if (opts.body !== undefined) headers["Content-Type"] = "application/json";
     if (opts.secret !== undefined) headers["X-Share-Secret"] = opts.secret;
+    if (opts.token !== undefined && opts.token !== "") headers.Authorization = `Bearer ${opts.token}`;
     let res: Response;
     try {
       res = await this.fetchImpl(this.server + path, {

@@ -34,6 +34,8 @@ export interface RegistryEntry {
   title: string;
   createdAt: number;
   updatedAt: number;
+  /** When the share expires (epoch ms); absent: never. */
+  expiresAt?: number;
   [extra: string]: unknown;
 }
 

@@ -7,7 +7,7 @@
 import type { Hooks, Plugin, PluginInput, PluginOptions, ToolDefinition } from "@opencode-ai/plugin";
 import { ShareApi } from "./api.js";
 import { copyToClipboard } from "./clipboard.js";
-import { serverBaseUrl, toolsEnabled } from "./config.js";
+import { createOptions, serverBaseUrl, toolsEnabled } from "./config.js";
 import { v1Source, type V1SessionClient } from "./document.js";
 import { defaultRegistryPath } from "./registry.js";
 import { type Notice, type Outcome, Sharer, type SharerDeps } from "./sharer.js";
@@ -37,7 +37,7 @@ export function createServerPlugin(overrides: ServerPluginOverrides = {}): Plugi
         .catch(() => undefined);
     };
     const sharer = new Sharer({
-      api: new ShareApi(serverBaseUrl(options), overrides.fetch),
+      api: new ShareApi(serverBaseUrl(options), overrides.fetch, createOptions(options, process.env, (m) => log("warn", m))),
       source: v1Source(client as unknown as V1SessionClient),
       registryPath: overrides.registryPath ?? defaultRegistryPath(),
       notify: (notice) => showToast(client, notice),

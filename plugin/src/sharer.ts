@@ -280,6 +280,7 @@ export class Sharer {
       createdAt: now,
       updatedAt: now,
     };
+    if (typeof created.shareExpiresAt === "number") entry.expiresAt = created.shareExpiresAt;
     // Recorded before the upload: if the upload fails, the next change re-syncs through the
     // registry entry instead of leaving an empty share nobody can delete.
     try {

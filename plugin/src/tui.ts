@@ -9,7 +9,7 @@
 import type { TuiPlugin, TuiPluginApi, TuiPluginModule } from "@opencode-ai/plugin/tui";
 import { ShareApi } from "./api.js";
 import { copyToClipboard } from "./clipboard.js";
-import { serverBaseUrl } from "./config.js";
+import { createOptions, serverBaseUrl } from "./config.js";
 import { v2Source, type V2SessionClient } from "./document.js";
 import { defaultRegistryPath } from "./registry.js";
 import { type Outcome, Sharer, type SharerDeps } from "./sharer.js";
@@ -62,7 +62,7 @@ export function registerCommands(
   overrides: TuiPluginOverrides = {},
 ): { via: "keymap" | "command" | "none"; commands: KeymapCommand[]; dispose: () => void } {
   const sharer = new Sharer({
-    api: new ShareApi(serverBaseUrl(options), overrides.fetch),
+    api: new ShareApi(serverBaseUrl(options), overrides.fetch, createOptions(options)),
     source: v2Source(api.client as V2SessionClient),
     registryPath: overrides.registryPath ?? defaultRegistryPath(),
     notify: (notice) => api.ui.toast(notice),

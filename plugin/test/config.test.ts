@@ -1,5 +1,5 @@
-import { expect, test } from "bun:test";
-import { serverBaseUrl, toolsEnabled } from "../src/config.ts";
+import { describe, expect, test } from "bun:test";
+import { createOptions, parseDuration, serverBaseUrl, toolsEnabled } from "../src/config.ts";
 import { isOnServer, originalShareId, randomShareId } from "../src/sharer.ts";
 
 test("the server comes from the plugin option, then BETTER_SHARE_BASE_URL, then localhost", () => {
@@ -31,4 +31,23 @@ test("share ids: the original plugin's last 8 characters, or 12 random base62 ch
   const ids = new Set(Array.from({ length: 50 }, randomShareId));
   expect(ids.size).toBe(50);
   for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9]{12}$/);
+});
+
+describe("createOptions", () => {
+  test("the token comes from the option, else BSHARE_TOKEN", () => {
+    expect(createOptions({ token: "opt" }, { BSHARE_TOKEN: "env" }).token).toBe("opt");
+    expect(createOptions(undefined, { BSHARE_TOKEN: "env" }).token).toBe("env");
+    expect(createOptions(undefined, {}).token).toBeUndefined();
+  });
+
+  test("the expiry is a duration or seconds; anything else is reported and ignored", () => {
+    expect(createOptions({ expires: "7d" }, {}).expiresIn).toBe(7 * 86_400);
+    expect(createOptions({ expires: 90 }, {}).expiresIn).toBe(90);
+    expect(createOptions(undefined, { BSHARE_EXPIRES: "12h" }).expiresIn).toBe(43_200);
+    const warned: string[] = [];
+    expect(createOptions({ expires: "soon" }, {}, (m) => warned.push(m)).expiresIn).toBeUndefined();
+    expect(warned.length).toBe(1);
+    expect(parseDuration("0")).toBeUndefined();
+    expect(parseDuration("30m")).toBe(1800);
+  });
 });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findBySession, readRegistry } from "../src/registry.ts";
-import { bshareBinary, type RunningServer, startServer } from "./server.ts";
+import { bshareBinary, type RunningServer, readAddress, startServer } from "./server.ts";
 import { loadFixture, tempDir, until } from "./support.ts";
 
 const opencode = process.env.BSHARE_TEST_OPENCODE;
@@ -166,15 +166,16 @@ describe("inside OpenCode", () => {
         join(u.project, "opencode.json"),
         JSON.stringify({ enterprise: { url: `http://127.0.0.1:${servicePort}` }, share: "manual" }),
       );
-      const port = 20_000 + Math.floor(Math.random() * 20_000);
-      const oc = Bun.spawn([bin, "serve", "--port", String(port), "--hostname", "127.0.0.1"], {
+      // Port 0: OpenCode binds a free port itself and names it, so no other process can take it
+      // between our choice and its bind.
+      const oc = Bun.spawn([bin, "serve", "--port", "0", "--hostname", "127.0.0.1"], {
         cwd: u.project,
         env: { ...u.env, BETTER_SHARE_BASE_URL: bshareServer.baseUrl },
-        stdout: "ignore",
-        stderr: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
       });
       try {
-        const api = `http://127.0.0.1:${port}`;
+        const api = await readAddress(oc.stdout, oc.stderr, 60_000);
         const q = `?directory=${encodeURIComponent(u.project)}`;
         await until(async () => {
           try {

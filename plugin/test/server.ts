@@ -55,11 +55,15 @@ export async function startServer(limits: ServerLimits = {}): Promise<RunningSer
   };
 }
 
-/** Reads the server's output until it names the address it listens on. */
-async function readAddress(stdout: ReadableStream<Uint8Array>, stderr: ReadableStream<Uint8Array>): Promise<string> {
+/** Reads a server's output until it names the address it listens on (bshare's or OpenCode's). */
+export async function readAddress(
+  stdout: ReadableStream<Uint8Array>,
+  stderr: ReadableStream<Uint8Array>,
+  timeoutMs = 10_000,
+): Promise<string> {
   let seen = "";
   const decoder = new TextDecoder();
-  const find = () => /http:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
+  const find = () => /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const reader = stream.getReader();
     for (;;) {
@@ -75,11 +79,16 @@ async function readAddress(stdout: ReadableStream<Uint8Array>, stderr: ReadableS
       }
     }
   };
-  const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new Error(`bshare serve did not report its address; output so far:\n${seen}`)), 10_000),
-  );
-  await Promise.race([Promise.any([pump(stdout), pump(stderr)]), timeout]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the server did not report its address; output so far:\n${seen}`)), timeoutMs);
+  });
+  try {
+    await Promise.race([Promise.any([pump(stdout), pump(stderr)]), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
   const match = find();
-  if (!match) throw new Error(`bshare serve exited without reporting its address; output:\n${seen}`);
+  if (!match) throw new Error(`the server exited without reporting its address; output:\n${seen}`);
   return `http://127.0.0.1:${match[1]}`;
 }

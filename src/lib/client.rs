@@ -44,6 +44,10 @@ pub enum ClientError {
     )]
     BadSecret { share_id: String, message: String },
     #[error(
+        "the server at {server} refused to create the share: {message}. Set BSHARE_TOKEN or pass --token with a create token from the server's operator"
+    )]
+    Token { server: String, message: String },
+    #[error(
         "share {share_id} no longer exists on {server} ({message}); remove it from your list with `bshare unshare --local-only {share_id}`"
     )]
     Gone {
@@ -92,6 +96,9 @@ pub struct Created {
     pub url: String,
     pub presigned_url: String,
     pub secret: String,
+    /// When the share expires (epoch ms); absent from servers without expiry.
+    #[serde(default)]
+    pub share_expires_at: Option<i64>,
 }
 
 /// A fresh upload URL for an existing share.
@@ -106,6 +113,10 @@ pub struct Presigned {
 pub struct Client {
     server: String,
     agent: Agent,
+    /// Sent as `Authorization: Bearer` when creating a share.
+    token: Option<String>,
+    /// `expiresIn` of new shares, in seconds.
+    expires_in: Option<u64>,
 }
 
 impl Client {
@@ -126,7 +137,26 @@ impl Client {
             .tls_config(tls)
             .build()
             .new_agent();
-        Ok(Self { server, agent })
+        Ok(Self {
+            server,
+            agent,
+            token: None,
+            expires_in: None,
+        })
+    }
+
+    /// Present `token` when creating shares (a server started with `--create-token` needs it).
+    #[must_use]
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Ask for new shares to expire after `seconds`.
+    #[must_use]
+    pub fn with_expiry(mut self, seconds: Option<u64>) -> Self {
+        self.expires_in = seconds;
+        self
     }
 
     /// The server's address without a trailing slash.
@@ -146,8 +176,15 @@ impl Client {
             check_id(id)?;
             body["shareId"] = id.into();
         }
+        if let Some(seconds) = self.expires_in {
+            body["expiresIn"] = seconds.into();
+        }
         let url = format!("{}/api/share/presign", self.server);
-        let response = self.agent.post(&url).send_json(&body);
+        let mut request = self.agent.post(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let response = request.send_json(&body);
         let mut response = self.check(response, share_id.unwrap_or(""), size)?;
         let created: Created = self.json(&mut response)?;
         // The id goes into the registry and later into URL paths.
@@ -300,6 +337,10 @@ impl Client {
             // The signed upload URL itself was refused (expired, or the body is not what was
             // declared): nothing to do with the share's secret.
             (_, "UPLOAD_REFUSED") => ClientError::Upload { status, message },
+            // The server only lets holders of a create token make shares.
+            (401 | 403, "TOKEN_REQUIRED" | "TOKEN_MISMATCH") => {
+                ClientError::Token { server, message }
+            }
             (404, "NOT_FOUND") => ClientError::Rejected {
                 server,
                 status,

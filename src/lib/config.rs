@@ -75,11 +75,40 @@ pub struct ServerConfig {
     pub page_cache_bytes: usize,
     /// The bounds of the HTTP edge.
     pub edge: EdgeConfig,
+    /// Lifetime of a share created without `expiresIn`; `None`: it lives until deleted (or for
+    /// `max_expiry`, when that is set).
+    pub default_expiry: Option<Duration>,
+    /// Longest lifetime a share may have; `None`: no bound.
+    pub max_expiry: Option<Duration>,
+    /// How often expired shares' documents are deleted.
+    pub sweep_interval: Duration,
+    /// SHA-256 of each accepted create token; empty: anyone may create shares.
+    pub create_token_hashes: Vec<[u8; 32]>,
 }
 
 impl ServerConfig {
     pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 50 * 1024 * 1024;
     pub const DEFAULT_MAX_API_BODY_BYTES: u64 = 64 * 1024;
+
+    /// The lifetime bound used when a share asks for none and no bound is set at all: long enough
+    /// to mean "forever", short enough that epoch milliseconds cannot overflow.
+    pub const UNBOUNDED_EXPIRY: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+    /// The lifetime of a new share that asked for `requested` seconds: within 1..=`max_expiry`,
+    /// else a sentence saying what is allowed. `None`: the share does not expire.
+    pub fn share_lifetime(&self, requested: Option<u64>) -> Result<Option<Duration>, String> {
+        let max = self.max_expiry.unwrap_or(Self::UNBOUNDED_EXPIRY);
+        match requested {
+            Some(0) => Err("expiresIn must be at least 1 second".into()),
+            Some(secs) if secs > max.as_secs() => Err(format!(
+                "expiresIn is {secs} seconds, over this server's maximum of {} seconds ({})",
+                max.as_secs(),
+                format_duration(max)
+            )),
+            Some(secs) => Ok(Some(Duration::from_secs(secs))),
+            None => Ok(self.default_expiry.or(self.max_expiry)),
+        }
+    }
 
     /// The public base URL (set once the server is bound).
     pub fn base_url(&self) -> &str {
@@ -150,5 +179,66 @@ impl Default for EdgeConfig {
             max_event_streams: Self::DEFAULT_MAX_EVENT_STREAMS,
             event_keepalive: Duration::from_secs(Self::DEFAULT_EVENT_KEEPALIVE_SECS),
         }
+    }
+}
+
+/// A duration as people write it: a whole number with an optional unit, `s` (the default), `m`,
+/// `h`, `d` or `w`: `90`, `30m`, `12h`, `7d`, `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let n: u64 = digits.parse().map_err(|_| {
+        format!(
+            "{text:?} is not a duration; write a whole number with s, m, h, d or w, like 12h or 7d"
+        )
+    })?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit {unit:?}; use s, m, h, d or w, like 12h or 7d"
+            ));
+        }
+    };
+    let secs = n
+        .checked_mul(scale)
+        .filter(|&s| s > 0 && s <= ServerConfig::UNBOUNDED_EXPIRY.as_secs())
+        .ok_or_else(|| format!("{text:?} must be between 1 second and 100 years"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+/// A duration in its largest whole unit: `7d`, `12h`, `90s`.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    for (unit, scale) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs >= scale && secs.is_multiple_of(scale) {
+            return format!("{}{unit}", secs / scale);
+        }
+    }
+    format!("{secs}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_format() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("7y").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("99999999999999d").is_err());
+        assert_eq!(format_duration(Duration::from_secs(7 * 86_400)), "1w");
+        assert_eq!(format_duration(Duration::from_secs(43_200)), "12h");
+        assert_eq!(format_duration(Duration::from_secs(61)), "61s");
     }
 }

@@ -24,6 +24,14 @@ pub enum Error {
     NotUploaded,
     #[error("this share was deleted by its owner")]
     ShareGone,
+    #[error("this share has expired; its content is no longer available")]
+    ShareExpired,
+    #[error(
+        "this server only lets holders of a create token make shares: send it as `Authorization: Bearer <token>`, or for OpenCode put it in the URL (https://<host>/t/<token>)"
+    )]
+    TokenRequired,
+    #[error("this create token is not one this server accepts; ask its operator for a valid one")]
+    WrongToken,
     #[error(
         "a share with this id exists or existed before; choose another id or let the server pick one"
     )]
@@ -36,6 +44,10 @@ pub enum Error {
     },
     #[error("too many requests from this address; try again in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
+    #[error(
+        "the stored session document is over this server's limit of {limit} bytes, so it is not shown; its owner can share a shorter session"
+    )]
+    StoredTooLarge { limit: u64 },
     #[error("upload refused: {0}")]
     UploadRefused(&'static str),
     #[error("no such endpoint")]
@@ -90,15 +102,16 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest(_) => 400,
-            Error::MissingSecret => 401,
-            Error::WrongSecret | Error::UploadRefused(_) => 403,
+            Error::MissingSecret | Error::TokenRequired => 401,
+            Error::WrongSecret | Error::WrongToken | Error::UploadRefused(_) => 403,
             Error::ShareNotFound | Error::NotUploaded | Error::RouteNotFound => 404,
             Error::MethodNotAllowed => 405,
             Error::ShareExists => 409,
-            Error::ShareGone => 410,
+            Error::ShareGone | Error::ShareExpired => 410,
             Error::TooLarge { .. } => 413,
             Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::Config(_) => 500,
+            Error::StoredTooLarge { .. } => 502,
             Error::Unavailable { .. } | Error::TooManyStreams => 503,
         }
     }
@@ -115,9 +128,13 @@ impl Error {
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Error::ShareExists => "SHARE_EXISTS",
             Error::ShareGone => "SHARE_DELETED",
+            Error::ShareExpired => "SHARE_EXPIRED",
+            Error::TokenRequired => "TOKEN_REQUIRED",
+            Error::WrongToken => "TOKEN_MISMATCH",
             Error::TooLarge { .. } => "TOO_LARGE",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Internal(_) | Error::Config(_) => "INTERNAL",
+            Error::StoredTooLarge { .. } => "DOCUMENT_TOO_LARGE",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::TooManyStreams => "TOO_MANY_STREAMS",
         }

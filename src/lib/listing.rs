@@ -22,6 +22,23 @@ pub fn ago(then_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// When a share expires, as `bshare ls` and the TUI show it: "in 5 min", "in 3 h", "in 2 d", the
+/// UTC date beyond a week, "expired" once past, "never" without an expiry.
+pub fn expires(at_ms: Option<i64>, now_ms: i64) -> String {
+    let Some(at) = at_ms else {
+        return "never".into();
+    };
+    let secs = (at - now_ms) / 1000;
+    match secs {
+        ..=0 => "expired".into(),
+        1..60 => "in <1 min".into(),
+        60..3600 => format!("in {} min", secs / 60),
+        3600..86_400 => format!("in {} h", secs / 3600),
+        86_400..604_800 => format!("in {} d", secs / 86_400),
+        _ => utc_date(at),
+    }
+}
+
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -99,12 +116,16 @@ pub fn shares_table(shares: &[Share], now_ms: i64) -> String {
                 s.share_id.clone(),
                 shorten(&s.title, 40),
                 ago(s.updated_at, now_ms),
+                expires(s.expires_at, now_ms),
                 s.url.clone(),
                 notes.join(", "),
             ]
         })
         .collect();
-    table(&["SHARE", "TITLE", "SYNCED", "URL", "NOTE"], &rows)
+    table(
+        &["SHARE", "TITLE", "SYNCED", "EXPIRES", "URL", "NOTE"],
+        &rows,
+    )
 }
 
 #[cfg(test)]
@@ -120,6 +141,12 @@ mod tests {
         assert_eq!(ago(now - 2 * 86_400_000, now), "2 d ago");
         assert_eq!(ago(now - 30 * 86_400_000, now), "2026-10-25");
         assert_eq!(ago(0, now), "never");
+        assert_eq!(expires(None, now), "never");
+        assert_eq!(expires(Some(now - 1), now), "expired");
+        assert_eq!(expires(Some(now + 90_000), now), "in 1 min");
+        assert_eq!(expires(Some(now + 7 * 3_600_000), now), "in 7 h");
+        assert_eq!(expires(Some(now + 3 * 86_400_000), now), "in 3 d");
+        assert_eq!(expires(Some(now + 30 * 86_400_000), now), "2026-12-24");
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
     }

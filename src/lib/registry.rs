@@ -64,6 +64,25 @@ pub struct Entry {
     pub extra: Map<String, Value>,
 }
 
+impl Entry {
+    /// When the share expires (epoch ms), kept as the optional `expiresAt` field so that readers
+    /// that do not know it keep it as it is.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.extra.get("expiresAt").and_then(Value::as_i64)
+    }
+
+    pub fn set_expires_at(&mut self, at: Option<i64>) {
+        match at {
+            Some(at) => {
+                self.extra.insert("expiresAt".into(), at.into());
+            }
+            None => {
+                self.extra.remove("expiresAt");
+            }
+        }
+    }
+}
+
 /// The whole registry file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Registry {

@@ -83,6 +83,9 @@ pub struct Share {
     pub origin: Origin,
     /// Whether OpenCode still has the session; `None` when its data could not be read.
     pub session_exists: Option<bool>,
+    /// When the share expires (epoch ms); `None`: never, or not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     /// Never printed.
     #[serde(skip)]
     pub secret: String,
@@ -100,6 +103,7 @@ impl Share {
             updated_at: e.updated_at,
             origin: Origin::Bshare,
             session_exists: None,
+            expires_at: e.expires_at(),
             secret: e.secret.clone(),
         }
     }
@@ -138,6 +142,7 @@ pub fn list_shares(
                 server,
                 created_at: own.created_at,
                 origin: Origin::OpenCode,
+                expires_at: None,
                 secret: own.secret,
             });
         }
@@ -258,6 +263,7 @@ pub fn share_session(
         updated_at: 0,
         extra: serde_json::Map::new(),
     };
+    entry.set_expires_at(created.share_expires_at);
     registry::update(registry_path, |r| r.upsert(entry.clone()))?;
     client
         .upload(&created.presigned_url, &body, progress)
@@ -410,6 +416,7 @@ mod tests {
             updated_at: 0,
             origin: Origin::Bshare,
             session_exists: None,
+            expires_at: None,
             secret: "s".into(),
         }
     }

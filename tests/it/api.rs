@@ -34,6 +34,11 @@ on_both_stores!(
     concurrent_creates_of_one_id,
     page_cache_follows_resync,
     healthz_answers,
+    shares_expire_everywhere_at_once_and_their_objects_go,
+    expiry_is_bounded_by_the_server,
+    create_tokens_guard_creation_only,
+    neither_secret_nor_address_is_served_stored_or_logged,
+    objects_over_the_limit_are_never_read,
 );
 
 fn secret_header(created: &serde_json::Value) -> (&'static str, String) {
@@ -98,7 +103,7 @@ fn life_cycle(stores: Stores) {
     assert!(page.text().contains("removed"), "{}", page.text());
     let again = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "ses_other", "shareId": id}),
+        &json!({"sessionId": "ses_other", "shareId": id, "size": 2}),
     );
     assert_eq!(
         (again.status, again.json()["code"].as_str()),
@@ -136,7 +141,10 @@ fn error_statuses(stores: Stores) {
         &"x".repeat(65),
         "spaces in id",
     ] {
-        let r = post_json(&presign, &json!({"sessionId": "s", "shareId": bad}));
+        let r = post_json(
+            &presign,
+            &json!({"sessionId": "s", "shareId": bad, "size": 2}),
+        );
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
     assert_eq!(
@@ -157,7 +165,7 @@ fn error_statuses(stores: Stores) {
     assert_eq!(created["shareId"], "client-id_01");
     let r = post_json(
         &presign,
-        &json!({"sessionId": "s", "shareId": "client-id_01"}),
+        &json!({"sessionId": "s", "shareId": "client-id_01", "size": 2}),
     );
     assert_eq!((r.status, code(&r)), (409, "SHARE_EXISTS".into()));
 
@@ -232,7 +240,7 @@ fn rate_limits(stores: Stores) {
     }
     let r = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "s"}),
+        &json!({"sessionId": "s", "size": 2}),
     );
     assert_eq!(r.status, 429, "{}", r.text());
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -240,7 +248,10 @@ fn rate_limits(stores: Stores) {
     // The create count lives in the database: a second server on the same stores agrees.
     if stores == Stores::PostgresS3 {
         let other = env.server(&["--create-limit", "3"]);
-        let r = post_json(&other.url("/api/share/presign"), &json!({"sessionId": "s"}));
+        let r = post_json(
+            &other.url("/api/share/presign"),
+            &json!({"sessionId": "s", "size": 2}),
+        );
         assert_eq!(r.status, 429, "limit holds across instances");
     }
     // Everything else: 100/min by default, 5 here.
@@ -328,7 +339,7 @@ fn no_plain_secret_is_stored_or_logged(stores: Stores) {
         "POST",
         &server.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(br#"{"size": 2}"#),
     );
     assert_eq!(r.status, 200);
     let signature = r.json()["presignedUrl"]
@@ -390,7 +401,7 @@ fn concurrent_creates_of_one_id(stores: Stores) {
                 s.spawn(move || {
                     post_json(
                         url,
-                        &json!({"sessionId": "ses_race", "shareId": "racing-id"}),
+                        &json!({"sessionId": "ses_race", "shareId": "racing-id", "size": 2}),
                     )
                     .status
                 })
@@ -444,7 +455,7 @@ fn page_cache_follows_resync(stores: Stores) {
         "POST",
         &server.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(json!({ "size": short.len() }).to_string().as_bytes()),
     )
     .json();
     assert_eq!(
@@ -519,11 +530,44 @@ fn a_sync_batch_is_checked_for_its_secret_before_its_content() {
 
 #[test]
 fn migrations_are_all_applied_on_postgres() {
+    // Servers started together on an empty database: each must wait for the migration lock
+    // (src/lib/store/postgres.rs), or they would create the same tables at once. The test holds
+    // that lock itself until all of them are seen waiting for it, so the lock is contended
+    // whatever the machine's speed.
+    const MIGRATION_LOCK: i64 = 0x6273_6861_7265;
+    const SERVERS: i64 = 3;
     let env = Env::new(Stores::PostgresS3);
-    let _server = env.server(&[]);
-    let _second = env.server(&[]);
-    let mut c = env.pg.as_ref().unwrap().client();
-    let versions: Vec<i64> = c
+    let mut holder = env.pg.as_ref().unwrap().client();
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .unwrap();
+    let servers: Vec<Server> = std::thread::scope(|s| {
+        let starting: Vec<_> = (0..SERVERS).map(|_| s.spawn(|| env.server(&[]))).collect();
+        let mut waiting = 0;
+        let all_waited = support::eventually(Duration::from_secs(20), || {
+            waiting = holder
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                     WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            waiting == SERVERS
+        });
+        holder
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .unwrap();
+        assert!(
+            all_waited,
+            "{waiting} of {SERVERS} servers waited for the migration lock"
+        );
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for server in &servers {
+        assert_eq!(get(&server.url("/healthz")).status, 200);
+    }
+    let versions: Vec<i64> = holder
         .query(
             "SELECT version FROM schema_migrations ORDER BY version",
             &[],
@@ -539,46 +583,60 @@ fn migrations_are_all_applied_on_postgres() {
     assert_eq!(versions, expected);
 }
 
+/// Sleep until `expires_at` (epoch ms) has passed: upload URLs issued before are dead, and a page
+/// cached from now on is served without looking at the object.
+fn wait_past(expires_at: i64) {
+    let left = expires_at + 200 - bshare::model::now_millis();
+    if left > 0 {
+        std::thread::sleep(Duration::from_millis(left as u64));
+    }
+}
+
 #[test]
 fn two_servers_share_one_database_and_bucket() {
+    // Short upload URLs: once they expire, server A serves its cached page without checking the
+    // object, so only B's NOTIFY can tell A that the page changed.
     let env = Env::new(Stores::PostgresS3);
-    let a = env.server(&[]);
-    let b = env.server(&[]);
+    let a = env.server(&["--upload-url-ttl", "2"]);
+    let b = env.server(&["--upload-url-ttl", "2"]);
     let created = share_document(&a, &read_data(LONG));
     let id = created["shareId"].as_str().unwrap();
-    // B reads what A created; A's page is cached now.
+    let page = a.url(&format!("/share/{id}"));
+    // B reads what A created.
     assert_eq!(get(&b.url(&format!("/api/share/{id}"))).status, 200);
-    assert!(
-        get(&a.url(&format!("/share/{id}")))
-            .text()
-            .contains("Add multiply")
-    );
+    // A caches its page outside any upload window.
+    wait_past(created["expiresAt"].as_i64().unwrap());
+    assert!(get(&page).text().contains("Add multiply"));
+
     // Re-sync through B: A's page follows.
     let (h, s) = secret_header(&created);
     let fresh = http(
         "POST",
         &b.url(&format!("/api/share/{id}/presign")),
         &[(h, &s)],
-        None,
+        Some(
+            json!({ "size": read_data(SHORT).len() })
+                .to_string()
+                .as_bytes(),
+        ),
     );
     assert_eq!(fresh.status, 200);
+    let fresh = fresh.json();
     assert_eq!(
-        upload(
-            fresh.json()["presignedUrl"].as_str().unwrap(),
-            &read_data(SHORT)
-        )
-        .status,
+        upload(fresh["presignedUrl"].as_str().unwrap(), &read_data(SHORT)).status,
         200
     );
     assert!(
-        support::eventually(Duration::from_secs(5), || get(
-            &a.url(&format!("/share/{id}"))
-        )
-        .text()
-        .contains("List comprehension vs map")),
+        support::eventually(Duration::from_secs(5), || get(&page)
+            .text()
+            .contains("List comprehension vs map")),
         "server A serves the re-synced page"
     );
-    // Delete through B: A answers 410 for the page and the API.
+
+    // A caches the new page outside the new window; delete through B: A answers 410.
+    wait_past(fresh["expiresAt"].as_i64().unwrap());
+    assert_eq!(get(&page).status, 200);
+    assert_eq!(get(&page).status, 200, "served from A's cache");
     let r = http(
         "DELETE",
         &b.url(&format!("/api/share/{id}")),
@@ -586,12 +644,472 @@ fn two_servers_share_one_database_and_bucket() {
         None,
     );
     assert_eq!(r.status, 200);
-    assert!(support::eventually(Duration::from_secs(5), || get(
-        &a.url(&format!("/share/{id}"))
-    )
-    .status
-        == 410));
+    assert!(
+        support::eventually(Duration::from_secs(5), || get(&page).status == 410),
+        "server A still serves the page B deleted"
+    );
     assert_eq!(get(&a.url(&format!("/api/share/{id}"))).status, 410);
+}
+
+#[test]
+fn a_reconnected_listener_forgets_every_cached_page() {
+    let env = Env::new(Stores::PostgresS3);
+    let server = env.server(&["--upload-url-ttl", "1"]);
+    let created = share_document(&server, &read_data(LONG));
+    let id = created["shareId"].as_str().unwrap();
+    let page = server.url(&format!("/share/{id}"));
+    wait_past(created["expiresAt"].as_i64().unwrap());
+    assert!(get(&page).text().contains("Add multiply"));
+
+    // The object changes with no announcement, as when a NOTIFY is sent while the listener is
+    // away: the cached page is served as it was.
+    let s3 = env.s3.as_ref().unwrap();
+    std::fs::write(
+        s3.object_path(&format!("sessions/{id}.json")),
+        read_data(SHORT),
+    )
+    .unwrap();
+    assert!(
+        get(&page).text().contains("Add multiply"),
+        "the page is served from the cache"
+    );
+
+    // Cut the listener's connection: once it is back, the cache starts afresh.
+    let mut db = env.pg.as_ref().unwrap().client();
+    let listeners = |db: &mut postgres::Client| -> Vec<i32> {
+        db.query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND query = 'LISTEN bshare_share_changed'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let mut before = Vec::new();
+    assert!(
+        support::eventually(Duration::from_secs(10), || {
+            before = listeners(&mut db);
+            before.len() == 1
+        }),
+        "one listener connection: {before:?}"
+    );
+    let killed: bool = db
+        .query_one("SELECT pg_terminate_backend($1)", &[&before[0]])
+        .unwrap()
+        .get(0);
+    assert!(killed);
+    assert!(
+        support::eventually(Duration::from_secs(10), || {
+            let now = listeners(&mut db);
+            now.len() == 1 && now != before
+        }),
+        "the listener reconnected"
+    );
+    assert!(
+        support::eventually(Duration::from_secs(5), || get(&page)
+            .text()
+            .contains("List comprehension vs map")),
+        "the page cached before the listener reconnected is still served"
+    );
+}
+
+/// What every HTML, Markdown and JSON answer under `/` and `/share/` carries (README: no script,
+/// nothing from other hosts, no framing).
+fn assert_page_headers(r: &support::Resp, what: &str) {
+    let csp = r
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"));
+    for directive in [
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(
+            csp.contains(directive),
+            "{what}: CSP {csp:?} lacks {directive}"
+        );
+    }
+    assert!(
+        !csp.contains("script-src"),
+        "{what}: CSP {csp:?} allows scripts"
+    );
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
+}
+
+mod document_routes {
+    #[test]
+    fn embedded() {
+        super::document_routes(super::Stores::Embedded);
+    }
+    #[test]
+    fn postgres_s3() {
+        super::document_routes(super::Stores::PostgresS3);
+    }
+}
+
+/// `/share/<id>`, `.md` and `.json` through their life: 200, 304 with the ETag (until a re-sync),
+/// 404, 410, with the page headers on every answer, and `HEAD` answered like `GET` without a
+/// body on every route.
+fn document_routes(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+    let long = read_data(LONG);
+    let created = share_document(&server, &long);
+    let id = created["shareId"].as_str().unwrap();
+
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert_eq!(page.status, 200);
+    assert_page_headers(&page, "page");
+    let etag = page
+        .header("etag")
+        .expect("the page has an ETag")
+        .to_owned();
+    let r = http(
+        "GET",
+        &server.url(&format!("/share/{id}")),
+        &[("If-None-Match", &etag)],
+        None,
+    );
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_page_headers(&r, "304");
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+
+    let md = get(&server.url(&format!("/share/{id}.md")));
+    assert_eq!(md.status, 200, "{}", md.text());
+    assert_eq!(
+        md.header("content-type"),
+        Some("text/markdown; charset=utf-8")
+    );
+    assert_eq!(md.header("cache-control"), Some("no-cache"));
+    assert_page_headers(&md, ".md");
+    assert!(
+        md.text().contains("Add multiply, tests and CLI"),
+        "{}",
+        md.text()
+    );
+    assert!(
+        md.text().contains("[long-2]"),
+        "the last prompt is in the transcript"
+    );
+    assert!(!md.text().contains("<div"), "Markdown, not HTML");
+
+    let raw = get(&server.url(&format!("/share/{id}.json")));
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.header("content-type"), Some("application/json"));
+    assert_page_headers(&raw, ".json");
+    assert_eq!(raw.body, long, "the document as uploaded");
+
+    // Both variants have an ETag: a poll with it is a 304 with no body, until the share changes.
+    for (suffix, first) in [(".md", &md), (".json", &raw)] {
+        let etag = first
+            .header("etag")
+            .unwrap_or_else(|| panic!("{suffix} has no ETag"));
+        let r = http(
+            "GET",
+            &server.url(&format!("/share/{id}{suffix}")),
+            &[("If-None-Match", etag)],
+            None,
+        );
+        assert_eq!(r.status, 304, "{suffix}");
+        assert!(r.body.is_empty(), "{suffix}");
+        assert_eq!(r.header("etag"), Some(etag), "{suffix}");
+        assert_page_headers(&r, &format!("304 {suffix}"));
+    }
+
+    // Every route answers HEAD as it answers GET, without the body.
+    let stylesheet = bshare::render::stylesheet_path();
+    let routes = [
+        "/".to_owned(),
+        "/healthz".to_owned(),
+        stylesheet.to_string(),
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+        "/share/unknownid1".to_owned(),
+        "/no/such/route".to_owned(),
+    ];
+    for route in &routes {
+        let g = get(&server.url(route));
+        let h = http("HEAD", &server.url(route), &[], None);
+        assert_eq!(h.status, g.status, "HEAD {route}");
+        // A client library never reads a HEAD's body: look at the bytes on the wire.
+        let (_, sent) = support::raw_request("HEAD", &server.url(route), &[]);
+        assert!(
+            sent.is_empty(),
+            "HEAD {route} sent {} body bytes",
+            sent.len()
+        );
+        for name in ["content-type", "content-length", "etag", "cache-control"] {
+            assert_eq!(h.header(name), g.header(name), "HEAD {route}: {name}");
+        }
+    }
+    assert_page_headers(&get(&server.url("/")), "index");
+
+    // An id that was never shared: 404 pages, with the same headers.
+    for suffix in ["", ".md", ".json"] {
+        let r = get(&server.url(&format!("/share/neverhere1{suffix}")));
+        assert_eq!(r.status, 404, "{suffix}");
+        assert_page_headers(&r, &format!("404 {suffix}"));
+        let r = get(&server.url(&format!("/share/..%2Fetc{suffix}")));
+        assert_eq!(r.status, 404, "an invalid id {suffix}");
+    }
+
+    // Another version: the old ETags no longer match.
+    let short = read_data(SHORT);
+    let (h, secret) = secret_header(&created);
+    let fresh = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[(h, &secret)],
+        None,
+    )
+    .json();
+    assert_eq!(
+        upload(fresh["presignedUrl"].as_str().unwrap(), &short).status,
+        200
+    );
+    for (suffix, first) in [(".md", &md), (".json", &raw)] {
+        let r = http(
+            "GET",
+            &server.url(&format!("/share/{id}{suffix}")),
+            &[("If-None-Match", first.header("etag").unwrap())],
+            None,
+        );
+        assert_eq!(r.status, 200, "{suffix} after a re-sync");
+        assert_ne!(r.header("etag"), first.header("etag"), "{suffix}");
+    }
+
+    // Deleted: 410 for the page and both variants.
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    for suffix in ["", ".md", ".json"] {
+        let r = get(&server.url(&format!("/share/{id}{suffix}")));
+        assert_eq!(r.status, 410, "{suffix}");
+        assert_page_headers(&r, &format!("410 {suffix}"));
+        assert!(r.text().contains("removed"), "{suffix}: {}", r.text());
+        assert_eq!(
+            http(
+                "HEAD",
+                &server.url(&format!("/share/{id}{suffix}")),
+                &[],
+                None
+            )
+            .status,
+            410
+        );
+    }
+}
+
+#[test]
+fn trusted_proxy_forwarded_for_is_the_client_address() {
+    // Creates are limited per client address: the address the limit counts is what shows whose
+    // address the server believes.
+    let env = Env::new(Stores::Embedded);
+    let create = |server: &Server, forwarded: &str| {
+        http(
+            "POST",
+            &server.url("/api/share/presign"),
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", forwarded),
+            ],
+            Some(br#"{"sessionId": "ses_p"}"#),
+        )
+        .status
+    };
+    let behind = env.server(&["--create-limit", "2", "--trust-proxy", "127.0.0.1"]);
+    assert_eq!(create(&behind, "203.0.113.7"), 201);
+    assert_eq!(create(&behind, "198.51.100.1, 203.0.113.7"), 201);
+    assert_eq!(
+        create(&behind, "203.0.113.7"),
+        429,
+        "the third create of 203.0.113.7"
+    );
+    assert_eq!(
+        create(&behind, "203.0.113.8"),
+        201,
+        "another client behind the proxy"
+    );
+    // A client cannot pose as another by sending the header itself through the proxy: the
+    // rightmost address the proxy did not add is the one counted.
+    assert_eq!(create(&behind, "203.0.113.8, 203.0.113.7"), 429);
+    behind.stop();
+
+    // Without --trust-proxy the header is ignored: every request is the peer's.
+    let env = Env::new(Stores::Embedded);
+    let direct = env.server(&["--create-limit", "2"]);
+    assert_eq!(create(&direct, "203.0.113.7"), 201);
+    assert_eq!(create(&direct, "203.0.113.8"), 201);
+    assert_eq!(
+        create(&direct, "203.0.113.9"),
+        429,
+        "the header is not believed"
+    );
+}
+
+#[test]
+fn s3_public_url_sends_document_reads_to_the_bucket() {
+    let env = Env::new(Stores::PostgresS3);
+    let s3 = env.s3.as_ref().unwrap();
+    let public = format!("https://cdn.example.com/{}", s3.bucket);
+    let mut vars = env.server_env();
+    vars.push(("S3_PUBLIC_URL".into(), public.clone()));
+    let server = Server::start(&vars, &[]);
+    let created = share_document(&server, &read_data(SHORT));
+    let id = created["shareId"].as_str().unwrap();
+    let r = get(&server.url(&format!("/api/share/{id}")));
+    assert_eq!(r.status, 302, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{public}/sessions/{id}.json").as_str())
+    );
+    // The page is still rendered by the server, from the bucket.
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("List comprehension vs map"));
+}
+
+/// A forward HTTP proxy for tests: each connection's request (`GET http://host/path`) goes to
+/// 127.0.0.1:`port` as a client that resolved `host` would send it (`GET /path`, `Host: host`).
+/// Returns the port it listens on. One request per connection, as the S3 client sends them.
+fn origin_form_proxy(port: u16) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    return;
+                }
+                let mut parts = first.splitn(3, ' ');
+                let (method, target, version) = (
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                );
+                let rest = target.strip_prefix("http://").unwrap_or(target);
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let Ok(mut upstream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                    return;
+                };
+                let _ = write!(upstream, "{method} {path} {version}");
+                // The host is the URL's, whatever the client's Host header says (RFC 9112
+                // §3.2.2: attohttpc names the proxy there).
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() || line.is_empty() {
+                        return;
+                    }
+                    let end = line == "\r\n";
+                    if line.to_ascii_lowercase().starts_with("host:") {
+                        line = format!("Host: {authority}\r\n");
+                    }
+                    let _ = upstream.write_all(line.as_bytes());
+                    if end {
+                        break;
+                    }
+                }
+                // The body, then the answer back.
+                let mut back = upstream.try_clone().unwrap();
+                let mut client = client;
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut reader, &mut upstream);
+                });
+                let _ = std::io::copy(&mut back, &mut client);
+            });
+        }
+    });
+    own
+}
+
+#[test]
+fn s3_virtual_host_addressing_reaches_the_bucket_as_bucket_dot_host() {
+    // s3s-fs answers `bshare-test.localhost:PORT` as the bucket. That name does not resolve on
+    // every machine, so the server's S3 client reaches s3s-fs through http_proxy, a proxy that
+    // sends each request on as if the name had resolved to 127.0.0.1; the upload below connects
+    // to 127.0.0.1 and names the host likewise.
+    let s3 = S3Server::start_virtual_host();
+    let db = PgDb::create();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://localhost:{}", s3.port);
+    let proxy = format!("http://127.0.0.1:{}", origin_form_proxy(s3.port));
+    let env = vec![
+        (
+            "BSHARE_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        ("DATABASE_URL".to_owned(), db.url.clone()),
+        ("S3_BUCKET".to_owned(), s3.bucket.clone()),
+        ("S3_ENDPOINT".to_owned(), endpoint),
+        ("S3_REGION".to_owned(), "us-east-1".to_owned()),
+        ("S3_ADDRESSING".to_owned(), "virtual".to_owned()),
+        ("S3_ACCESS_KEY_ID".to_owned(), s3.access_key.clone()),
+        ("S3_SECRET_ACCESS_KEY".to_owned(), s3.secret_key.clone()),
+        ("http_proxy".to_owned(), proxy.clone()),
+        ("HTTP_PROXY".to_owned(), proxy),
+        // Whatever the calling shell excludes from proxying (an empty list would exclude all).
+        ("no_proxy".to_owned(), "example.invalid".to_owned()),
+        ("NO_PROXY".to_owned(), "example.invalid".to_owned()),
+    ];
+    let server = Server::start(&env, &[]);
+    let short = read_data(SHORT);
+    let created = create_share(&server, None, Some(short.len()));
+    let id = created["shareId"].as_str().unwrap();
+    let host = format!("bshare-test.localhost:{}", s3.port);
+    let presigned = created["presignedUrl"].as_str().unwrap();
+    let path = presigned
+        .strip_prefix(&format!("http://{host}"))
+        .unwrap_or_else(|| panic!("not a virtual-host URL: {presigned}"));
+    assert!(
+        path.starts_with(&format!("/sessions/{id}.json?")),
+        "the bucket is in the host, not the path: {presigned}"
+    );
+
+    // PUT to the presigned URL, to 127.0.0.1 with the bucket's host name.
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", s3.port)).unwrap();
+    write!(
+        conn,
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        short.len()
+    )
+    .unwrap();
+    conn.write_all(&short).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        std::fs::read(s3.object_path(&format!("sessions/{id}.json"))).unwrap(),
+        short
+    );
+
+    // The server reads it back the same way.
+    let r = get(&server.url(&format!("/api/share/{id}")));
+    assert_eq!((r.status, r.body == short), (200, true), "{}", r.text());
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert!(page.text().contains("List comprehension vs map"));
 }
 
 #[test]
@@ -619,7 +1137,7 @@ fn postgres_outage_gives_503_then_recovers() {
     let started = std::time::Instant::now();
     let r = post_json(
         &server.url("/api/share/presign"),
-        &json!({"sessionId": "s"}),
+        &json!({"sessionId": "s", "size": 2}),
     );
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["code"], "UNAVAILABLE");
@@ -637,7 +1155,7 @@ fn postgres_outage_gives_503_then_recovers() {
         support::eventually(Duration::from_secs(20), || {
             post_json(
                 &server.url("/api/share/presign"),
-                &json!({"sessionId": "s"}),
+                &json!({"sessionId": "s", "size": 2}),
             )
             .status
                 == 201
@@ -720,6 +1238,16 @@ fn bad_configuration_fails_at_startup_with_a_sentence() {
     );
     let err = run(&[("S3_BUCKET", "b")]);
     assert!(err.contains("S3_ACCESS_KEY_ID"), "{err}");
+    let err = run(&[("BSHARE_DEFAULT_EXPIRY", "8d"), ("BSHARE_MAX_EXPIRY", "7d")]);
+    assert!(err.contains("longer than --max-expiry"), "{err}");
+    let err = run(&[("BSHARE_MAX_EXPIRY", "soon")]);
+    assert!(err.contains("not a duration"), "{err}");
+    let err = run(&[("BSHARE_CREATE_TOKEN", "good,with/slash")]);
+    assert!(err.contains("--create-token may not contain"), "{err}");
+    assert!(
+        !err.contains("with/slash"),
+        "the token is never printed: {err}"
+    );
     let s3 = S3Server::start();
     let err = run(&[
         ("S3_BUCKET", &s3.bucket),
@@ -754,7 +1282,379 @@ fn serve_help_documents_every_flag_and_variable() {
         "BSHARE_BIND",
         "BSHARE_DATA_DIR",
         "--trust-proxy",
+        "BSHARE_DEFAULT_EXPIRY",
+        "BSHARE_MAX_EXPIRY",
+        "BSHARE_CREATE_TOKEN",
     ] {
         assert!(help.contains(var), "--help lacks {var}:\n{help}");
     }
+}
+
+/// Whether the object of share `id` is in the store `env` runs on.
+fn object_exists(env: &Env, id: &str) -> bool {
+    match &env.s3 {
+        Some(s3) => s3.object_path(&format!("sessions/{id}.json")).exists(),
+        None => env
+            .dir
+            .path()
+            .join(format!("server/objects/sessions/{id}.json"))
+            .exists(),
+    }
+}
+
+fn shares_expire_everywhere_at_once_and_their_objects_go(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+    let long = read_data(LONG);
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "ses_expiring", "size": long.len(), "expiresIn": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap().to_owned();
+    let expires_at = created["shareExpiresAt"].as_i64().unwrap();
+    let now = bshare::model::now_millis();
+    assert!(
+        (now + 1_000..=now + 2_500).contains(&expires_at),
+        "{created}"
+    );
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), &long).status,
+        200
+    );
+    let (h, secret) = secret_header(&created);
+    // Viewed before expiry, so the page is in the cache when it expires.
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 200);
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 200);
+    while bshare::model::now_millis() < expires_at {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for path in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status, 410, "{path} right after expiry: {}", r.text());
+    }
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert!(page.text().contains("expired"), "{}", page.text());
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[h_pair(h, &secret), ("Content-Type", "application/json")],
+        Some(json!({ "size": 10 }).to_string().as_bytes()),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (410, Some("SHARE_EXPIRED"))
+    );
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/sync")),
+        &[("Content-Type", "application/json")],
+        Some(
+            json!({ "secret": secret, "data": [] })
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 410, "{}", r.text());
+
+    // The sweeper deletes the object within its period (10 s); the id stays reserved.
+    assert!(
+        support::eventually(Duration::from_secs(20), || !object_exists(&env, &id)),
+        "the object of an expired share is deleted"
+    );
+    let again = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "ses_other", "shareId": id, "size": 2}),
+    );
+    assert_eq!(again.status, 409, "the id stays reserved");
+    assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 410);
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[h_pair(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 410, "{}", r.text());
+}
+
+fn expiry_is_bounded_by_the_server(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&["--default-expiry", "1h", "--max-expiry", "7d"]);
+    let presign = server.url("/api/share/presign");
+    for bad in [json!(0), json!(7 * 86_400 + 1), json!(-5), json!("7d")] {
+        let r = post_json(
+            &presign,
+            &json!({"sessionId": "s", "expiresIn": bad, "size": 2}),
+        );
+        assert_eq!(r.status, 400, "expiresIn {bad}: {}", r.text());
+    }
+    let r = post_json(
+        &presign,
+        &json!({"sessionId": "s", "expiresIn": 7 * 86_400, "size": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = post_json(&presign, &json!({"sessionId": "s", "size": 2})).json();
+    let at = created["shareExpiresAt"].as_i64().unwrap();
+    let now = bshare::model::now_millis();
+    assert!(
+        (now + 3_590_000..=now + 3_600_000).contains(&at),
+        "--default-expiry applies: {created}"
+    );
+    // OpenCode's own create gets the default too.
+    let r = post_json(&server.url("/api/share"), &json!({"sessionID": "ses_oc"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["shareExpiresAt"].as_i64().unwrap() > now);
+    // Without either flag, shares do not expire.
+    let plain = env.server(&[]);
+    let created = create_share(&plain, None, None);
+    assert!(created["shareExpiresAt"].is_null(), "{created}");
+}
+
+fn create_tokens_guard_creation_only(stores: Stores) {
+    const TOKEN: &str = "tok-4b1d9e77aa";
+    const WRONG: &str = "tok-4b1d9e77ab";
+    let env = Env::new(stores);
+    let server = env.server(&["--create-token", &format!("first-token, {TOKEN}")]);
+    let presign = server.url("/api/share/presign");
+    let body = json!({"sessionId": "ses_t", "size": 2}).to_string();
+    let create = |url: &str, auth: Option<&str>| {
+        let mut headers = vec![("Content-Type", "application/json")];
+        let bearer;
+        if let Some(token) = auth {
+            bearer = format!("Bearer {token}");
+            headers.push(("Authorization", &bearer));
+        }
+        http("POST", url, &headers, Some(body.as_bytes()))
+    };
+    let r = create(&presign, None);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (401, Some("TOKEN_REQUIRED")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(create(&presign, Some(WRONG)).status, 403);
+    assert_eq!(create(&presign, Some("")).status, 401);
+    assert_eq!(create(&presign, Some("first-token")).status, 201);
+    let r = create(&presign, Some(TOKEN));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap().to_owned();
+    // Uploading, re-syncing, viewing and deleting need no token.
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), b"{}").status,
+        200
+    );
+    let (h, secret) = secret_header(&created);
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[h_pair(h, &secret), ("Content-Type", "application/json")],
+        Some(br#"{"size": 2}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&server.url(&format!("/share/{id}.json"))).status, 200);
+
+    // OpenCode's create, under the /t/<token> prefix; its links stay /share/<id>.
+    let oc = json!({"sessionID": "ses_oc"});
+    let r = post_json(&server.url(&format!("/t/{TOKEN}/api/share")), &oc);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let oc_share = r.json();
+    let oc_id = oc_share["id"].as_str().unwrap();
+    assert_eq!(oc_share["url"], server.url(&format!("/share/{oc_id}")));
+    assert_eq!(
+        post_json(&server.url(&format!("/t/{WRONG}/api/share")), &oc).status,
+        403
+    );
+    assert_eq!(post_json(&server.url("/api/share"), &oc).status, 401);
+    let r = post_json(
+        &server.url(&format!("/t/{TOKEN}/api/share/{oc_id}/sync")),
+        &json!({"secret": oc_share["secret"], "data": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Only the API lives under the prefix.
+    assert_eq!(
+        get(&server.url(&format!("/t/{TOKEN}/share/{id}"))).status,
+        404
+    );
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[h_pair(h, &secret)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let logs = server.logs();
+    assert!(logs.contains("POST /t/…/api/share "), "{logs}");
+    for token in [TOKEN, WRONG, "first-token"] {
+        assert!(!logs.contains(token), "{token} in the log:\n{logs}");
+    }
+}
+
+fn neither_secret_nor_address_is_served_stored_or_logged(stores: Stores) {
+    const ADDRESS: &str = "203.0.113.77";
+    let env = Env::new(stores);
+    let server = env.server(&["--trust-proxy", "127.0.0.1"]);
+    let short = read_data(SHORT);
+    let r = http(
+        "POST",
+        &server.url("/api/share/presign"),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Forwarded-For", ADDRESS),
+        ],
+        Some(
+            json!({"sessionId": "ses_p", "size": short.len()})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(
+        upload(created["presignedUrl"].as_str().unwrap(), &short).status,
+        200
+    );
+    for path in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/share/{id}.json"),
+        format!("/api/share/{id}"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status, 200, "{path}");
+        let text = format!("{:?}{}", r.headers, r.text());
+        assert!(!text.contains(secret), "{path} shows the secret");
+        assert!(
+            !text.contains(ADDRESS),
+            "{path} shows the creator's address"
+        );
+    }
+    let octets: [u8; 4] = [203, 0, 113, 77];
+    match &env.pg {
+        Some(pg) => {
+            let mut c = pg.client();
+            for table in [
+                "shares",
+                "create_counts",
+                "used_upload_nonces",
+                "server_keys",
+            ] {
+                let rows = c
+                    .query(&format!("SELECT row_to_json(t)::text FROM {table} t"), &[])
+                    .unwrap();
+                for row in rows {
+                    let row: String = row.get(0);
+                    assert!(
+                        !row.contains(ADDRESS) && !row.contains(secret),
+                        "{table}: {row}"
+                    );
+                    // bytea as hex in JSON: \\xcb00714d would be the raw address.
+                    assert!(!row.contains("cb00714d"), "{table}: {row}");
+                }
+            }
+            let hash: Vec<u8> = c
+                .query_one("SELECT client_hash FROM create_counts", &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(hash.len(), 16, "a keyed hash, not the address");
+        }
+        None => {
+            for file in ["bshare.db", "bshare.db-wal"] {
+                let bytes =
+                    std::fs::read(env.dir.path().join("server").join(file)).unwrap_or_default();
+                for needle in [ADDRESS.as_bytes(), &octets[..], secret.as_bytes()] {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle),
+                        "{file} holds {needle:?}"
+                    );
+                }
+            }
+        }
+    }
+    let logs = server.logs();
+    assert!(
+        !logs.contains(ADDRESS),
+        "the log holds the address:\n{logs}"
+    );
+}
+
+/// A document stored while the limit was higher (or put in the bucket by other means) is refused
+/// with a sentence, read no further than the limit.
+fn objects_over_the_limit_are_never_read(stores: Stores) {
+    let env = Env::new(stores);
+    let generous = env.server(&[]);
+    let long = read_data(LONG);
+    let created = share_document(&generous, &long);
+    let id = created["shareId"].as_str().unwrap();
+    let limit = (long.len() / 2).to_string();
+    let strict = env.server(&["--max-document-bytes", &limit]);
+    let page = get(&strict.url(&format!("/share/{id}")));
+    assert_eq!(page.status, 502, "{}", page.text());
+    assert!(page.text().contains("too large to show"), "{}", page.text());
+    for path in [format!("/share/{id}.md"), format!("/share/{id}.json")] {
+        assert_eq!(get(&strict.url(&path)).status, 502, "{path}");
+    }
+    for path in [format!("/api/share/{id}"), format!("/api/share/{id}/data")] {
+        let r = get(&strict.url(&path));
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (502, Some("DOCUMENT_TOO_LARGE")),
+            "{path}: {}",
+            r.text()
+        );
+        assert!(r.json()["error"].as_str().unwrap().contains(&limit));
+    }
+    assert_eq!(get(&generous.url(&format!("/share/{id}"))).status, 200);
+}
+
+#[test]
+fn s3_upload_urls_always_bind_a_length() {
+    let env = Env::new(Stores::PostgresS3);
+    let server = env.server(&[]);
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "s"}),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("BAD_REQUEST")),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("size is required")
+    );
+    let created = create_share(&server, None, Some(10));
+    let id = created["shareId"].as_str().unwrap();
+    let (h, secret) = secret_header(&created);
+    let resync = |body: &[u8]| {
+        http(
+            "POST",
+            &server.url(&format!("/api/share/{id}/presign")),
+            &[h_pair(h, &secret), ("Content-Type", "application/json")],
+            Some(body),
+        )
+    };
+    assert_eq!(resync(b"{}").status, 400);
+    let fresh = resync(br#"{"size": 12}"#);
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    // The bucket refuses any other length than the one the URL binds.
+    let url = fresh.json()["presignedUrl"].as_str().unwrap().to_owned();
+    assert_ne!(upload(&url, &[b' '; 5000]).status, 200);
+    assert_eq!(upload(&url, br#"{"a":"12345"}"#[..12].as_ref()).status, 200);
 }

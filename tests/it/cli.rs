@@ -213,15 +213,26 @@ impl Machine {
                 let db =
                     rusqlite::Connection::open(self.opencode_dir().join("opencode.db")).unwrap();
                 db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-                db.execute("DELETE FROM session WHERE id = ?1", [session_id])
+                let deleted = db
+                    .execute("DELETE FROM session WHERE id = ?1", [session_id])
                     .unwrap();
+                assert_eq!(deleted, 1, "session {session_id} was not in opencode.db");
             }
             Layout::JsonTree => {
+                // The session file sits in its project's directory: exactly one must go.
+                let mut removed = 0;
                 for dir in std::fs::read_dir(self.opencode_dir().join("storage/session")).unwrap() {
-                    let _ = std::fs::remove_file(
-                        dir.unwrap().path().join(format!("{session_id}.json")),
-                    );
+                    let file = dir.unwrap().path().join(format!("{session_id}.json"));
+                    match std::fs::remove_file(&file) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => panic!("cannot remove {}: {e}", file.display()),
+                    }
                 }
+                assert_eq!(
+                    removed, 1,
+                    "session {session_id} was not in storage/session"
+                );
             }
         }
     }
@@ -465,6 +476,69 @@ fn ls_lists_shares_with_opencodes_own_and_never_secrets() {
             ("abcd1235", "opencode")
         ]
     );
+}
+
+#[test]
+fn share_expires_and_ls_says_when() {
+    let m = Machine::new(Layout::Sqlite);
+    let (link, stderr) = m.ok(&["share", LONG, "--expires", "7d"]);
+    assert!(
+        stderr.contains("Expires in 6 d") || stderr.contains("Expires in 7 d"),
+        "{stderr}"
+    );
+    let id = share_id_of(&link);
+    let entry = m
+        .registry()
+        .shares
+        .into_iter()
+        .find(|e| e.share_id == id)
+        .unwrap();
+    let at = entry.expires_at().expect("the registry records the expiry");
+    let now = bshare::model::now_millis();
+    assert!((now + 7 * 86_400_000 - 60_000..=now + 7 * 86_400_000).contains(&at));
+    let (table, _) = m.ok(&["ls"]);
+    assert!(table.lines().next().unwrap().contains("EXPIRES"), "{table}");
+    let line = table.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        line.contains("in 6 d") || line.contains("in 7 d"),
+        "{table}"
+    );
+    let (json, _) = m.ok(&["ls", "--json"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["expiresAt"].as_i64(), Some(at), "{json}");
+    // A share made without --expires never expires.
+    let (short, _) = m.ok(&["share", SHORT]);
+    let (table, _) = m.ok(&["ls"]);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&share_id_of(&short)))
+        .unwrap();
+    assert!(line.contains("never"), "{table}");
+    let err = m.fails(&["share", SHORT, "--expires", "soon"]);
+    assert!(err.contains("not a duration"), "{err}");
+}
+
+#[test]
+fn share_presents_the_create_token_from_bshare_token_or_the_flag() {
+    let m = Machine::with_server(
+        Layout::Sqlite,
+        Stores::Embedded,
+        &["--create-token", "cli-token-5e2b"],
+    );
+    let err = m.fails(&["share", SHORT]);
+    assert!(err.contains("BSHARE_TOKEN"), "{err}");
+    assert!(m.registry().shares.is_empty(), "nothing recorded");
+    let err = m.fails(&["share", SHORT, "--token", "not-it"]);
+    assert!(err.contains("BSHARE_TOKEN"), "{err}");
+    let out = m
+        .command(&["share", SHORT])
+        .env("BSHARE_TOKEN", "cli-token-5e2b")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", texts(&out).1);
+    m.ok(&["share", LONG, "--token", "cli-token-5e2b"]);
+    // Re-syncing needs only the share's secret.
+    m.ok(&["sync", "--all"]);
 }
 
 #[test]

@@ -44,23 +44,14 @@ fn random_suffix() -> String {
     bshare::crypto::random_hex(6)
 }
 
-/// A free TCP port on loopback (for servers that cannot bind port 0 themselves).
+/// A TCP port that was free a moment ago. Another process may take it before the caller binds
+/// it: servers that can bind port 0 themselves are started that way instead, and whoever binds a
+/// port from here retries with another one on a clash (`PgCluster::start`).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port on 127.0.0.1")
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what} did not start listening on port {port} within 20 s");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,7 +177,7 @@ impl PgCluster {
             // The temp dir's parent must be traversable by that user.
             let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
         }
-        let cluster = Self {
+        let mut cluster = Self {
             dir,
             bin,
             port: free_port(),
@@ -206,8 +197,16 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
-        cluster.start_again();
-        cluster
+        // PostgreSQL cannot bind port 0 and name its port: when another process took the port
+        // between free_port() and the start, try another.
+        for _ in 0..5 {
+            match cluster.try_start() {
+                Ok(()) => return cluster,
+                Err(log) if log.contains("Address already in use") => cluster.port = free_port(),
+                Err(log) => panic!("PostgreSQL did not start:\n{log}"),
+            }
+        }
+        panic!("PostgreSQL found no free port in 5 tries");
     }
 
     fn data_dir(&self) -> String {
@@ -215,6 +214,13 @@ impl PgCluster {
     }
 
     fn pg(&self, tool: &str, args: &[&str]) {
+        if let Err(out) = self.pg_status(tool, args) {
+            panic!("{tool} failed: {out}");
+        }
+    }
+
+    /// Run a PostgreSQL tool (as the postgres user when we are root); its output on failure.
+    fn pg_status(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let exe = self.bin.join(tool);
         let mut cmd = match &self.run_as {
             Some(user) => {
@@ -229,12 +235,15 @@ impl PgCluster {
             .current_dir("/")
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
-        assert!(
-            out.status.success(),
-            "{tool} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
     }
 
     pub fn admin_url(&self) -> String {
@@ -248,13 +257,24 @@ impl PgCluster {
         );
     }
 
+    /// Start the stopped cluster again on its port.
     pub fn start_again(&self) {
+        if let Err(log) = self.try_start() {
+            panic!(
+                "PostgreSQL did not start again on port {}:\n{log}",
+                self.port
+            );
+        }
+    }
+
+    /// `pg_ctl start`; on failure, what the server logged.
+    fn try_start(&self) -> Result<(), String> {
         let log = self.dir.path().join("log").display().to_string();
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off",
             self.port
         );
-        self.pg(
+        let started = self.pg_status(
             "pg_ctl",
             &[
                 "-D",
@@ -267,6 +287,13 @@ impl PgCluster {
                 "start",
             ],
         );
+        match started {
+            Ok(()) => Ok(()),
+            Err(out) => Err(format!(
+                "{out}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )),
+        }
     }
 }
 
@@ -306,6 +333,8 @@ pub struct S3Server {
     pub secret_key: String,
     pub port: u16,
     pub root: PathBuf,
+    /// Domain names for virtual-hosted-style requests (`bucket.domain`), if any.
+    domains: Vec<String>,
 }
 
 fn s3s_fs_path() -> PathBuf {
@@ -327,21 +356,43 @@ fn s3s_fs_path() -> PathBuf {
 
 impl S3Server {
     pub fn start() -> Self {
+        Self::start_inner(false)
+    }
+
+    /// s3s-fs that also answers virtual-hosted-style requests for `bucket.localhost:PORT`.
+    pub fn start_virtual_host() -> Self {
+        Self::start_inner(true)
+    }
+
+    fn start_inner(virtual_host: bool) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
         let bucket = "bshare-test".to_owned();
         std::fs::create_dir_all(root.path().join(&bucket)).expect("bucket dir");
-        let port = free_port();
         let access_key = format!("AK{}", random_suffix());
         let secret_key = format!("SK{}", random_suffix());
-        let child = Command::new(s3s_fs_path())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", &access_key, "--secret-key", &secret_key])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        wait_for_port(port, "s3s-fs");
+        let (child, port, domains) = if virtual_host {
+            // s3s-fs matches the Host header, port included, against its domain: the port must
+            // be known before it starts. Another one is tried if it was taken meanwhile.
+            let mut tries = 0;
+            loop {
+                let port = free_port();
+                let domains = vec![format!("localhost:{port}")];
+                match spawn_s3s_fs(port, &access_key, &secret_key, root.path(), &domains) {
+                    Ok((child, port)) => break (child, port, domains),
+                    Err(e) if tries < 5 => {
+                        tries += 1;
+                        eprintln!("s3s-fs did not start on port {port} ({e}); trying another");
+                    }
+                    Err(e) => panic!("s3s-fs did not start: {e}"),
+                }
+            }
+        } else {
+            // Port 0: s3s-fs binds a free port itself and names it (no other process can take
+            // it in between).
+            let (child, port) = spawn_s3s_fs(0, &access_key, &secret_key, root.path(), &[])
+                .unwrap_or_else(|e| panic!("s3s-fs did not start: {e}"));
+            (child, port, Vec::new())
+        };
         Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -351,6 +402,7 @@ impl S3Server {
             port,
             root: root.path().to_owned(),
             _root: root,
+            domains,
         }
     }
 
@@ -361,24 +413,88 @@ impl S3Server {
     }
 
     pub fn restart(&mut self) {
-        self.child = Command::new(s3s_fs_path())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--access-key",
+        // The servers under test know this port; should another process hold it for a moment,
+        // try again.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match spawn_s3s_fs(
+                self.port,
                 &self.access_key,
-                "--secret-key",
                 &self.secret_key,
-            ])
-            .arg(&self.root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("restart s3s-fs");
-        wait_for_port(self.port, "s3s-fs");
+                &self.root,
+                &self.domains,
+            ) {
+                Ok((child, _)) => {
+                    self.child = child;
+                    return;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("s3s-fs did not start again ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("s3s-fs did not start again on port {}: {e}", self.port),
+            }
+        }
     }
 
     pub fn object_path(&self, key: &str) -> PathBuf {
         self.root.join(&self.bucket).join(key)
+    }
+}
+
+/// Start s3s-fs on `port` (0: any) and wait for the line naming the address it listens on.
+fn spawn_s3s_fs(
+    port: u16,
+    access_key: &str,
+    secret_key: &str,
+    root: &Path,
+    domains: &[String],
+) -> Result<(Child, u16), String> {
+    let mut child = Command::new(s3s_fs_path())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", access_key, "--secret-key", secret_key])
+        .args(domains.iter().flat_map(|d| ["--domain", d.as_str()]))
+        .arg(root)
+        .env("RUST_LOG", "s3s_fs=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run s3s-fs: {e}"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        // Read to the end: s3s-fs must never block on a full pipe.
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("server is running at http://127.0.0.1:").nth(1) {
+                let _ = tx.send(rest.trim().parse::<u16>().ok());
+            }
+        }
+        let _ = tx.send(None);
+    });
+    let errors = Arc::new(Mutex::new(String::new()));
+    let seen = Arc::clone(&errors);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            seen.lock().unwrap().push_str(&line);
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Some(port)) => Ok((child, port)),
+        outcome => {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Let the stderr reader catch up with what s3s-fs said before it went.
+            std::thread::sleep(Duration::from_millis(50));
+            let why = if outcome.is_err() {
+                "it named no address within 20 s"
+            } else {
+                "it exited"
+            };
+            Err(format!("{why}: {}", errors.lock().unwrap()))
+        }
     }
 }
 
@@ -648,10 +764,10 @@ impl Resp {
     }
 }
 
-fn agent() -> ureq::Agent {
+fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
+        .timeout_global(Some(timeout))
         .max_redirects(0)
         .build()
         .into()
@@ -660,7 +776,19 @@ fn agent() -> ureq::Agent {
 /// One HTTP request; the status is returned, never turned into an error. Transport failures
 /// (connection refused) come back as status 0.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
-    let agent = agent();
+    http_within(Duration::from_secs(30), method, url, headers, body)
+}
+
+/// `http` with a longer wait, for calls that do real work on the other side (OpenCode running a
+/// prompt through its model loop on a busy machine).
+pub fn http_within(
+    timeout: Duration,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Resp {
+    let agent = agent(timeout);
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (n, v) in headers {
         builder = builder.header(*n, *v);
@@ -700,13 +828,19 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
 /// A GET over a raw socket, for what an HTTP client library would hide (compression): returns the
 /// status line and headers as text, and the body bytes as sent.
 pub fn raw_get(url: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
+    raw_request("GET", url, headers)
+}
+
+/// A request over a raw socket with `Connection: close`: the head as text and every byte the
+/// server sent after it (for a HEAD, what a client library would not read).
+pub fn raw_request(method: &str, url: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (n, v) in headers {
         request.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -737,7 +871,7 @@ pub fn post_json(url: &str, body: &serde_json::Value) -> Resp {
     )
 }
 
-/// Create a share through the presign API; panics unless 201.
+/// Create a share through the presign API (declaring `size`, or 2 bytes); panics unless 201.
 pub fn create_share(
     server: &Server,
     share_id: Option<&str>,
@@ -747,9 +881,9 @@ pub fn create_share(
     if let Some(id) = share_id {
         body["shareId"] = id.into();
     }
-    if let Some(size) = size {
-        body["size"] = size.into();
-    }
+    // An S3 bucket needs the size to bind the upload URL's length; a share that is never
+    // uploaded declares a tiny one.
+    body["size"] = size.unwrap_or(2).into();
     let r = post_json(&server.url("/api/share/presign"), &body);
     assert_eq!(r.status, 201, "create: {}", r.text());
     r.json()

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bshare::config::{
@@ -67,7 +68,8 @@ pub struct Args {
     #[arg(long, env = "BSHARE_WORKERS", default_value_t = 8)]
     workers: usize,
 
-    /// Largest session document accepted, in bytes.
+    /// Largest session document accepted, in bytes: no upload URL binds more, and no stored
+    /// document larger is read (its page says it is too large).
     #[arg(long, env = "BSHARE_MAX_DOCUMENT_BYTES", default_value_t = ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES)]
     max_document_bytes: u64,
 
@@ -110,6 +112,29 @@ pub struct Args {
     /// after a 10 s grace; slower is cut off (408).
     #[arg(long, env = "BSHARE_MIN_BODY_RATE", default_value_t = EdgeConfig::DEFAULT_MIN_BODY_RATE, value_parser = clap::value_parser!(u64).range(1..))]
     min_body_rate: u64,
+    /// Lifetime of a share whose client asks for none, like 7d, 12h, 30m or 90 (seconds)
+    /// [default: none, shares live until deleted; with --max-expiry, that].
+    #[arg(long, env = "BSHARE_DEFAULT_EXPIRY", value_name = "DURATION", value_parser = duration)]
+    default_expiry: Option<Duration>,
+
+    /// Longest lifetime a share may be given (expiresIn), like 30d; every share then expires
+    /// [default: no limit].
+    #[arg(long, env = "BSHARE_MAX_EXPIRY", value_name = "DURATION", value_parser = duration)]
+    max_expiry: Option<Duration>,
+
+    /// Only holders of this token may create shares (repeat or comma-separate for several). Clients
+    /// send it as `Authorization: Bearer <token>` (bshare and the plugin read BSHARE_TOKEN); stock
+    /// OpenCode gets it in its URL: "enterprise": {"url": "https://<host>/t/<token>"}. Viewing,
+    /// re-sync, sync and delete stay as they are (the share's secret). Tokens are kept only as
+    /// hashes and never logged [default: anyone may create].
+    #[arg(
+        long,
+        env = "BSHARE_CREATE_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    create_token: Vec<String>,
 
     /// Open event streams at most: each live page (`/share/<id>/events`) holds one descriptor,
     /// but no worker and no connection thread, and does not count against --max-connections.
@@ -121,6 +146,14 @@ pub struct Args {
     #[arg(long, env = "BSHARE_EVENT_KEEPALIVE", default_value_t = EdgeConfig::DEFAULT_EVENT_KEEPALIVE_SECS, value_parser = clap::value_parser!(u64).range(1..=3600), hide = true)]
     event_keepalive: u64,
 }
+
+fn duration(text: &str) -> Result<Duration, String> {
+    bshare::config::parse_duration(text)
+}
+
+/// How often expired shares' documents are deleted: an expired share answers 410 at once, and its
+/// object is gone within this (plus one sweep's work).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 fn config(args: Args) -> anyhow::Result<ServerConfig> {
     let data_dir = match args.data_dir {
@@ -189,6 +222,27 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         }
         None => EdgeConfig::default_max_connections(descriptors),
     };
+    if let (Some(default), Some(max)) = (args.default_expiry, args.max_expiry)
+        && default > max
+    {
+        bail!(
+            "--default-expiry ({}) is longer than --max-expiry ({}); shorten it or raise the maximum",
+            bshare::config::format_duration(default),
+            bshare::config::format_duration(max)
+        );
+    }
+    let create_token_hashes = args
+        .create_token
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            if t.contains(['/', '?', '#', ' ']) || !t.is_ascii() {
+                bail!("a --create-token may not contain '/', '?', '#', spaces or non-ASCII characters: it is also used in URLs (/t/<token>)");
+            }
+            Ok(bshare::crypto::sha256(t.as_bytes()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if args.workers == 0 || args.workers > 512 {
         bail!("--workers must be between 1 and 512");
     }
@@ -218,6 +272,10 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
             event_keepalive: std::time::Duration::from_secs(args.event_keepalive),
             ..EdgeConfig::default()
         },
+        default_expiry: args.default_expiry,
+        max_expiry: args.max_expiry,
+        sweep_interval: SWEEP_INTERVAL,
+        create_token_hashes,
     })
 }
 
@@ -234,13 +292,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("cannot catch SIGTERM and SIGINT")?;
     let running = bshare::http::server::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
-        "bshare: listening on {} ({} workers, at most {} connections)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}",
+        "bshare: listening on {} ({} workers, at most {} connections)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}\nbshare: creating shares: {}",
         format_args!("http://{}", running.addr),
         running.app.config.workers,
         running.app.config.edge.max_connections,
         running.app.config.base_url(),
         running.app.connector.describe(),
         running.app.blobs.describe(),
+        match running.app.config.create_token_hashes.len() {
+            0 => "open to anyone".to_owned(),
+            n => format!("needs one of {n} create token(s)"),
+        },
     );
     let (events, event) = std::sync::mpsc::channel();
     let on_signal = events.clone();

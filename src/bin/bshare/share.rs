@@ -23,6 +23,20 @@ pub struct Args {
     /// terminal's OSC 52)
     #[arg(long)]
     copy: bool,
+    /// Let the share expire after this long, like 7d, 12h or 30m (the server may cap it, and may
+    /// set a default of its own); the page is then gone and the server deletes the session.
+    /// Applies when the share is made, not to a session already shared
+    #[arg(long, value_name = "DURATION", value_parser = expiry)]
+    expires: Option<std::time::Duration>,
+    /// Create token, for a server that lets only holders of one create shares
+    /// (`bshare serve --create-token`)
+    #[arg(
+        long,
+        env = "BSHARE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
     #[command(flatten)]
@@ -30,7 +44,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server)?;
+    let client = Client::new(&args.server.server)?
+        .with_expiry(args.expires.map(|d| d.as_secs()))
+        .with_token(args.token);
     let data = args.opencode.open()?;
     let sessions = data.sessions()?;
     let session = match &args.session {
@@ -64,6 +80,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         session.messages,
         shared.bytes.div_ceil(1024)
     );
+    if !shared.created && args.expires.is_some() {
+        eprintln!(
+            "Note: --expires applies to new shares; this one keeps the expiry it was made with."
+        );
+    }
+    if let Some(at) = shared.share.expires_at {
+        eprintln!(
+            "Expires {} ({} UTC).",
+            bshare::listing::expires(Some(at), bshare::model::now_millis()),
+            bshare::calendar::utc_date(at)
+        );
+    }
     println!("{}", shared.share.url);
     if args.copy {
         match desktop::copy_to_clipboard(&shared.share.url) {
@@ -73,4 +101,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn expiry(text: &str) -> Result<std::time::Duration, String> {
+    bshare::config::parse_duration(text)
 }

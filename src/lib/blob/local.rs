@@ -156,6 +156,26 @@ impl BlobStore for LocalBlobStore {
         Ok(Some((bytes, Self::tag_of(&meta))))
     }
 
+    fn get_within(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, ObjectTag)>> {
+        let path = self.path(key)?;
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_unavailable(e)),
+        };
+        let meta = file.metadata().map_err(io_unavailable)?;
+        if meta.len() > limit {
+            return Err(Error::StoredTooLarge { limit });
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        io::Read::read_to_end(&mut io::Read::take(file, limit + 1), &mut bytes)
+            .map_err(io_unavailable)?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::StoredTooLarge { limit });
+        }
+        Ok(Some((bytes, Self::tag_of(&meta))))
+    }
+
     fn head(&self, key: &str) -> Result<Option<ObjectTag>> {
         match fs::metadata(self.path(key)?) {
             Ok(meta) => Ok(Some(Self::tag_of(&meta))),

@@ -21,6 +21,10 @@ pub trait BlobStore: Send + Sync {
     fn presign_put(&self, key: &str, length: Option<u64>, lifetime: Duration) -> Result<String>;
     /// The object's bytes and tag; `None` when it does not exist.
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, ObjectTag)>>;
+    /// The object's bytes and tag, reading at most `limit + 1` bytes: `None` when it does not
+    /// exist, `Err(StoredTooLarge)` when it is larger than `limit`. Nothing larger than the limit
+    /// is ever held in memory.
+    fn get_within(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, ObjectTag)>>;
     /// The object's tag; `None` when it does not exist.
     fn head(&self, key: &str) -> Result<Option<ObjectTag>>;
     /// Write an object the server produced itself (merged OpenCode sync batches).

@@ -131,6 +131,28 @@ impl BlobStore for S3BlobStore {
         }
     }
 
+    fn get_within(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, ObjectTag)>> {
+        // A range request: the bucket sends at most limit + 1 bytes, so one more than the limit
+        // shows the object is too large without reading the rest of it.
+        match self.bucket.get_object_range(key, 0, Some(limit)) {
+            Ok(response) => {
+                if response.bytes().len() as u64 > limit {
+                    return Err(Error::StoredTooLarge { limit });
+                }
+                let tag = response
+                    .headers()
+                    .get("etag")
+                    .map(|t| clean_tag(t))
+                    .unwrap_or_default();
+                Ok(Some((response.bytes().to_vec(), tag)))
+            }
+            Err(S3Error::HttpFailWithBody(404, _)) => Ok(None),
+            // No byte satisfies the range: the object is empty.
+            Err(S3Error::HttpFailWithBody(416, _)) => self.get(key),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     fn head(&self, key: &str) -> Result<Option<ObjectTag>> {
         match self.bucket.head_object(key) {
             Ok((head, 200)) => Ok(Some(

@@ -10,6 +10,18 @@ use crate::error::{Error, Result};
 use crate::model::{self, is_valid_share_id, now_millis, object_key};
 use crate::store::{CreateOutcome, ShareRow, hour_window};
 
+/// What a create request asks for, as both create endpoints take it.
+pub struct NewShare<'a> {
+    pub session_id: &'a str,
+    pub share_id: Option<&'a str>,
+    /// The first upload URL, with the declared size, when one is asked for (the presign API);
+    /// OpenCode's own create gets none, its content arrives through sync batches the server
+    /// merges itself.
+    pub upload: Option<Option<u64>>,
+    /// `expiresIn`: the share's lifetime in seconds.
+    pub expires_in: Option<u64>,
+}
+
 /// A new share, as both create endpoints need it.
 pub struct Created {
     pub share_id: String,
@@ -17,49 +29,55 @@ pub struct Created {
     pub secret: String,
     /// The first upload URL, when one was asked for.
     pub presigned_url: Option<String>,
+    /// When the upload URL expires (epoch ms).
     pub expires_at: i64,
+    /// When the share expires (epoch ms); `None`: never.
+    pub share_expires_at: Option<i64>,
 }
 
-/// Create a share: validate, count against the client's hourly limit (in the database, so it holds
-/// across instances), insert the row with the secret's hash, and sign the first upload URL.
-/// `upload` asks for the first upload URL (the presign API); OpenCode's own create gets none, its
-/// content arrives through sync batches the server merges itself.
-pub fn create_share(
-    w: &mut Worker,
-    req: &Request,
-    session_id: &str,
-    share_id: Option<&str>,
-    upload: Option<Option<u64>>,
-) -> Result<Created> {
-    if session_id.is_empty() || session_id.len() > 256 {
+/// Create a share: check the create token, validate, count against the client's hourly limit (in the database, so it holds
+/// across instances), insert the row with the secret's hash and the expiry, and sign the first
+/// upload URL.
+pub fn create_share(w: &mut Worker, req: &Request, new: &NewShare<'_>) -> Result<Created> {
+    auth::creator(w, req)?;
+    if new.session_id.is_empty() || new.session_id.len() > 256 {
         return Err(Error::BadRequest(
             "sessionId must be a non-empty string of at most 256 characters".into(),
         ));
     }
-    if share_id.is_some_and(|id| !is_valid_share_id(id)) {
+    if new.share_id.is_some_and(|id| !is_valid_share_id(id)) {
         return Err(Error::BadRequest(
             "shareId must be 8 to 64 characters from A-Z, a-z, 0-9, _ and -".into(),
         ));
     }
-    if let Some(size) = upload {
+    if let Some(size) = new.upload {
         check_size(w, size)?;
     }
+    let lifetime = w
+        .app
+        .config
+        .share_lifetime(new.expires_in)
+        .map_err(Error::BadRequest)?;
     let now = now_millis();
+    let share_expires_at = lifetime.map(|l| now + l.as_millis() as i64);
     let client = w.app.client_hash(req.client);
     let window = hour_window(now);
     let limit = w.app.config.create_limit_per_hour;
-    let share_id = share_id.map_or_else(crypto::new_share_id, str::to_owned);
+    let share_id = new
+        .share_id
+        .map_or_else(crypto::new_share_id, str::to_owned);
     let secret = crypto::new_secret();
     let expires_at = now + w.app.config.upload_url_lifetime.as_millis() as i64;
     let row = ShareRow {
         id: share_id.clone(),
-        session_id: session_id.to_owned(),
+        session_id: new.session_id.to_owned(),
         secret_hash: crypto::secret_hash(&secret),
         created_at: now,
         updated_at: now,
         deleted_at: None,
         // Until an issued upload URL expires, cached views check the object for changes.
-        upload_until: if upload.is_some() { expires_at } else { 0 },
+        upload_until: if new.upload.is_some() { expires_at } else { 0 },
+        expires_at: share_expires_at,
     };
     match w.store()?.create_share(&row, &client, window, limit)? {
         CreateOutcome::Created => {}
@@ -69,7 +87,7 @@ pub fn create_share(
             return Err(Error::RateLimited { retry_after });
         }
     }
-    let presigned_url = match upload {
+    let presigned_url = match new.upload {
         Some(size) => Some(w.app.blobs.presign_put(
             &object_key(&share_id),
             size,
@@ -83,6 +101,7 @@ pub fn create_share(
         secret,
         presigned_url,
         expires_at,
+        share_expires_at,
     })
 }
 
@@ -90,8 +109,16 @@ pub fn share_url(w: &Worker, id: &str) -> String {
     format!("{}/share/{id}", w.app.config.base_url())
 }
 
+/// Refuse a declared size over the document limit (413), and a missing one with an S3 bucket
+/// (400): the bucket enforces only the length an upload URL binds, so an S3 upload URL always
+/// binds one. On local disk the server itself stops an upload at the limit.
 fn check_size(w: &Worker, size: Option<u64>) -> Result<()> {
     let limit = w.app.config.max_document_bytes;
+    if size.is_none() && matches!(w.app.config.objects, crate::config::ObjectConfig::S3(_)) {
+        return Err(Error::BadRequest(format!(
+            "size is required: this server keeps documents in an S3 bucket, and an upload URL must bind the document's length in bytes (at most {limit})"
+        )));
+    }
     match size {
         Some(size) if size > limit => Err(Error::TooLarge {
             what: "the session document",
@@ -108,6 +135,7 @@ struct PresignRequest {
     session_id: Option<String>,
     share_id: Option<String>,
     size: Option<u64>,
+    expires_in: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -117,7 +145,10 @@ struct PresignCreated {
     url: String,
     presigned_url: String,
     secret: String,
+    /// When the upload URL expires.
     expires_at: i64,
+    /// When the share expires; `null`: never.
+    share_expires_at: Option<i64>,
 }
 
 /// `POST /api/share/presign`
@@ -129,9 +160,12 @@ pub fn create_share_presign(w: &mut Worker, req: &Request) -> Result<Response> {
     let c = create_share(
         w,
         req,
-        &session_id,
-        body.share_id.as_deref(),
-        Some(body.size),
+        &NewShare {
+            session_id: &session_id,
+            share_id: body.share_id.as_deref(),
+            upload: Some(body.size),
+            expires_in: body.expires_in,
+        },
     )?;
     Ok(Response::json(
         201,
@@ -141,6 +175,7 @@ pub fn create_share_presign(w: &mut Worker, req: &Request) -> Result<Response> {
             presigned_url: c.presigned_url.unwrap_or_default(),
             secret: c.secret,
             expires_at: c.expires_at,
+            share_expires_at: c.share_expires_at,
         },
     ))
 }
@@ -150,29 +185,43 @@ pub fn create_share_presign(w: &mut Worker, req: &Request) -> Result<Response> {
 struct OpencodeCreateRequest {
     #[serde(rename = "sessionID")]
     session_id: Option<String>,
+    expires_in: Option<u64>,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct OpencodeCreated {
     id: String,
     url: String,
     secret: String,
+    /// When the share expires; `null`: never. OpenCode ignores it.
+    share_expires_at: Option<i64>,
 }
 
-/// `POST /api/share`: OpenCode's own create (`{sessionID}` → `{id, url, secret}`). The document
-/// then arrives through sync batches, so no upload URL is handed out.
+/// `POST /api/share`: OpenCode's own create. No upload URL: its content arrives through sync
+/// batches.
 pub fn create_share_opencode(w: &mut Worker, req: &Request) -> Result<Response> {
     let body: OpencodeCreateRequest = req.json()?;
     let session_id = body
         .session_id
         .ok_or_else(|| Error::BadRequest("sessionID is required".into()))?;
-    let c = create_share(w, req, &session_id, None, None)?;
+    let c = create_share(
+        w,
+        req,
+        &NewShare {
+            session_id: &session_id,
+            share_id: None,
+            upload: None,
+            expires_in: body.expires_in,
+        },
+    )?;
     Ok(Response::json(
         200,
         &OpencodeCreated {
             id: c.share_id,
             url: c.url,
             secret: c.secret,
+            share_expires_at: c.share_expires_at,
         },
     ))
 }
@@ -231,7 +280,10 @@ pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
 /// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none.
 /// The caller has checked that the share is live.
 pub fn stored_document(w: &Worker, id: &str) -> Result<(Vec<u8>, crate::blob::ObjectTag)> {
-    w.app.blobs.get(&object_key(id))?.ok_or(Error::NotUploaded)
+    w.app
+        .blobs
+        .get_within(&object_key(id), w.app.config.max_document_bytes)?
+        .ok_or(Error::NotUploaded)
 }
 
 #[derive(Deserialize)]
@@ -319,9 +371,7 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
     let blobs = w.app.blobs.clone();
     let mut tag = String::new();
     w.store()?.with_share_locked(&id, &mut |row| {
-        if row.deleted_at.is_some() {
-            return Err(Error::ShareGone);
-        }
+        auth::check_live(row)?;
         tag = blobs.put(&key, &req.body)?;
         Ok(())
     })?;

@@ -26,6 +26,9 @@ pub struct CachedPage {
     pub object_tag: String,
     /// Until then (epoch ms), an upload URL may change the object without the server seeing it.
     pub watch_until: i64,
+    /// When the share expires (epoch ms): a hit at or after it is a miss, so the share answers 410
+    /// on every server at once without any notification.
+    pub expires_at: Option<i64>,
     seq: u64,
 }
 
@@ -43,8 +46,15 @@ impl CachedPage {
             etag,
             object_tag,
             watch_until,
+            expires_at: None,
             seq: 0,
         }
+    }
+
+    #[must_use]
+    pub fn with_expiry(mut self, expires_at: Option<i64>) -> Self {
+        self.expires_at = expires_at;
+        self
     }
 
     fn size(&self) -> usize {

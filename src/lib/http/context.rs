@@ -57,6 +57,7 @@ impl App {
             blobs,
             address_key,
         });
+        app.start_sweeper()?;
         let weak = Arc::downgrade(&app);
         app.connector.listen(Arc::new(move |change| {
             if let Some(app) = weak.upgrade() {
@@ -75,6 +76,64 @@ impl App {
         Ok(app)
     }
 
+    /// Start the thread that deletes the documents of expired shares every `sweep_interval`, and
+    /// prunes what the rate limits no longer need.
+    /// Expired shares answer 410 from the moment they expire (every route checks the stored
+    /// expiry); the sweep only frees their storage and turns their row into a tombstone.
+    fn start_sweeper(self: &Arc<Self>) -> Result<()> {
+        let weak = Arc::downgrade(self);
+        let interval = self.config.sweep_interval;
+        std::thread::Builder::new()
+            .name("expiry-sweep".into())
+            .spawn(move || {
+                let mut store = None;
+                loop {
+                    std::thread::sleep(interval);
+                    let Some(app) = weak.upgrade() else {
+                        return;
+                    };
+                    if let Err(e) = app.sweep(&mut store) {
+                        eprintln!("bshare: deleting expired shares: {}", e.chain());
+                        store = None;
+                    }
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| Error::Config(format!("cannot start the expiry sweeper: {e}")))
+    }
+
+    /// Delete the objects of every share expired by now and tombstone their rows; returns how
+    /// many. Several servers may sweep at once: deleting an object twice is harmless, and only
+    /// one tombstones each row.
+    pub fn sweep(&self, store: &mut Option<Box<dyn MetaStore>>) -> Result<usize> {
+        const BATCH: u32 = 100;
+        let store = match store {
+            Some(store) => store,
+            None => store.insert(self.connector.connect()?),
+        };
+        // Rate-limit counters of past windows (keyed hashes of client addresses) and used
+        // nonces go as soon as they serve no limit.
+        store.prune(crate::model::now_millis())?;
+        let mut swept = 0;
+        loop {
+            let now = crate::model::now_millis();
+            let ids = store.expired_shares(now, BATCH)?;
+            for id in &ids {
+                // The object first: until the row is a tombstone the next sweep finds it again,
+                // so a failed delete is retried.
+                self.blobs.delete(&crate::model::object_key(id))?;
+                if store.mark_deleted(id, now)? {
+                    self.cache.invalidate(id);
+                    store.notify_change(id)?;
+                }
+                swept += 1;
+            }
+            if ids.len() < BATCH as usize {
+                return Ok(swept);
+            }
+        }
+    }
+
     /// The keyed hash that stands for a client address wherever one is counted.
     pub fn client_hash(&self, client: IpAddr) -> [u8; 16] {
         let full = crate::crypto::hmac_sha256(&self.address_key, client.to_string().as_bytes());
@@ -87,7 +146,6 @@ impl App {
         Worker {
             app: Arc::clone(self),
             store: None,
-            next_prune: 0,
         }
     }
 }
@@ -96,7 +154,6 @@ impl App {
 pub struct Worker {
     pub app: Arc<App>,
     store: Option<Box<dyn MetaStore>>,
-    next_prune: i64,
 }
 
 impl Worker {
@@ -124,7 +181,8 @@ impl Worker {
                     .unwrap_or_default();
                 eprintln!(
                     "bshare: handler panicked on {} {}: {what}",
-                    req.method, req.path
+                    req.method,
+                    routes::log_path(&req.path)
                 );
                 // The connection may be mid-transaction: start afresh.
                 self.store = None;
@@ -140,19 +198,17 @@ impl Worker {
             // A failed connection is dropped; the next request makes a new one.
             self.store = None;
         }
-        let now = crate::model::now_millis();
-        if now >= self.next_prune {
-            self.next_prune = now + 10 * 60 * 1000;
-            if let Ok(store) = self.store() {
-                let _ = store.prune(now);
-            }
-        }
     }
 
     /// Log a failure the client sees only as a sentence.
     pub fn log_error(&self, req: &Request, err: &Error) {
         if err.status() >= 500 {
-            eprintln!("bshare: {} {}: {}", req.method, req.path, err.chain());
+            eprintln!(
+                "bshare: {} {}: {}",
+                req.method,
+                routes::log_path(&req.path),
+                err.chain()
+            );
         }
     }
 }

@@ -5,7 +5,7 @@
 //! and hands it here, to the one hub thread, which writes the response head and then, to every
 //! stream of a share:
 //! - `event: change` when the share's content changed,
-//! - `event: gone` when it was deleted (the stream is then closed),
+//! - `event: gone` when it was deleted or expired (the stream is then closed),
 //! - a `: keep-alive` comment every `keepalive` (25 s by default).
 //!
 //! Writes never wait: a stream whose socket takes less than a whole event (its reader stopped
@@ -36,6 +36,8 @@ pub struct EventStream {
     pub share: String,
     /// Until then (epoch ms) an issued upload URL may change the object unseen.
     pub upload_until: i64,
+    /// When the share expires (epoch ms): its streams then get `gone`.
+    pub expires_at: Option<i64>,
 }
 
 /// How often a watched share with an open upload URL has its object's tag checked, and how
@@ -171,6 +173,7 @@ struct Watched {
     /// The object's tag when last looked at; `None` before the first look.
     tag: Option<ObjectTag>,
     upload_until: i64,
+    expires_at: Option<i64>,
 }
 
 /// The hub thread's own state.
@@ -266,6 +269,7 @@ impl Thread {
                     sockets: Vec::new(),
                     tag: None,
                     upload_until: 0,
+                    expires_at: stream.expires_at,
                 });
             watched.upload_until = watched.upload_until.max(stream.upload_until);
             watched.sockets.push(socket);
@@ -287,6 +291,16 @@ impl Thread {
         let now = Instant::now();
         if now >= self.next_tick {
             self.next_tick = now + TICK;
+            // An expiry never changes: no need to ask the database.
+            let expired: Vec<String> = self
+                .shares
+                .iter()
+                .filter(|(_, w)| w.expires_at.is_some_and(|at| now_millis() >= at))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                self.gone(&id);
+            }
             let open: Vec<String> = self
                 .shares
                 .iter()
@@ -318,19 +332,22 @@ impl Thread {
             return;
         };
         match row {
-            Some(row) if row.deleted_at.is_none() => {
+            Some(row) if row.state(now_millis()) == crate::store::ShareState::Live => {
                 if let Some(w) = self.shares.get_mut(id) {
                     w.upload_until = w.upload_until.max(row.upload_until);
                 }
                 self.check_tag(inner, id);
             }
-            _ => {
-                if let Some(w) = self.shares.remove(id) {
-                    for s in w.sockets {
-                        if send(&s, GONE) {
-                            let _ = s.shutdown(Shutdown::Write);
-                        }
-                    }
+            _ => self.gone(id),
+        }
+    }
+
+    /// Share `id` was deleted or expired: `gone` to its streams, which then end.
+    fn gone(&mut self, id: &str) {
+        if let Some(w) = self.shares.remove(id) {
+            for s in w.sockets {
+                if send(&s, GONE) {
+                    let _ = s.shutdown(Shutdown::Write);
                 }
             }
         }

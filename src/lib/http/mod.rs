@@ -182,5 +182,9 @@ pub(crate) fn test_config(dir: &std::path::Path) -> crate::config::ServerConfig 
         trusted_proxies: Vec::new(),
         page_cache_bytes: 1 << 20,
         edge: crate::config::EdgeConfig::default(),
+        default_expiry: None,
+        max_expiry: None,
+        sweep_interval: std::time::Duration::from_secs(3600),
+        create_token_hashes: Vec::new(),
     }
 }

@@ -44,11 +44,10 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let key = object_key(id);
     let now = now_millis();
     w.store()?.with_share_locked(id, &mut |row| {
-        // Deleted between the secret check and the lock: the content must not come back.
-        if row.deleted_at.is_some() {
-            return Err(Error::ShareGone);
-        }
-        let mut doc = match blobs.get(&key)? {
+        // Deleted or expired between the secret check and the lock: the content must not come
+        // back.
+        auth::check_live(row)?;
+        let mut doc = match blobs.get_within(&key, limit)? {
             Some((bytes, _)) => api::parse_document(&bytes).unwrap_or_else(|e| {
                 // Unreadable content cannot be merged into; OpenCode's items are the truth now.
                 eprintln!("bshare: share {id}: stored document is damaged ({e}); starting afresh");

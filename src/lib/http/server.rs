@@ -231,12 +231,13 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
                 status
             }
         };
-        // The access log: never the query string (it carries signatures). Formatted first and
+        // The access log: never the query string (it carries signatures), and a create token in
+        // the path masked. Formatted first and
         // written once: stderr is unbuffered, and each formatted piece would be a system call.
         let line = format!(
             "{} {} {} {:.1}ms\n",
             log_safe(&req.method),
-            log_safe(&req.path),
+            log_safe(&routes::log_path(&req.path)),
             status,
             started.elapsed().as_secs_f64() * 1000.0
         );

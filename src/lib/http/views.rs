@@ -1,7 +1,7 @@
 //! The share page and its variants (`/share/:id`, `.md`, `.json`), the stylesheet, the index page.
 //!
 //! A repeat view is served from the page cache (see `cache`) with no database trip and no render;
-//! `ETag`/`If-None-Match` turn a browser's reload into a 304.
+//! `ETag`/`If-None-Match` turn a browser's reload (or an agent's poll of `.md`/`.json`) into a 304.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -40,9 +40,17 @@ pub fn error_page(err: &Error) -> Response {
             "Share removed",
             "The owner of this share removed it. Its content is no longer available.",
         ),
+        Error::ShareExpired => (
+            "Share expired",
+            "This share has expired. Its content is no longer available.",
+        ),
         Error::NotUploaded => (
             "Nothing here yet",
             "This share exists but its session has not been uploaded yet. Try again in a moment.",
+        ),
+        Error::StoredTooLarge { .. } => (
+            "This share is too large to show",
+            "The stored session is larger than this server accepts, so it is not shown. Its owner can share a shorter session.",
         ),
         Error::RateLimited { .. } => ("Too many requests", "Slow down and try again shortly."),
         Error::Unavailable { .. } => (
@@ -147,7 +155,7 @@ pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
     let result = match variant {
         Variant::Html if after.is_some() => fragment(w, id, after.unwrap_or_default()),
         Variant::Html => html_page(w, req, id),
-        Variant::Markdown | Variant::Json => document_variant(w, id, variant),
+        Variant::Markdown | Variant::Json => document_variant(w, req, id, variant),
     };
     result.unwrap_or_else(|err| {
         w.log_error(req, &err);
@@ -162,21 +170,53 @@ enum Variant {
     Json,
 }
 
-fn document_variant(w: &mut Worker, id: &str, variant: Variant) -> Result<Response, Error> {
+/// `.md` and `.json`: built on each request (no cache), but with an `ETag`, so a reader or agent
+/// that polls them gets a 304 while nothing changed.
+fn document_variant(
+    w: &mut Worker,
+    req: &Request,
+    id: &str,
+    variant: Variant,
+) -> Result<Response, Error> {
     auth::live_share(w, id)?;
     let (bytes, _) = api::stored_document(w, id)?;
-    let response = match variant {
-        Variant::Json => Response::new(200, "application/json", bytes),
+    let (content_type, body) = match variant {
+        Variant::Json => ("application/json", bytes),
         _ => {
             let doc = api::parse_document(&bytes).map_err(|_| damaged())?;
-            Response::new(
-                200,
+            (
                 "text/markdown; charset=utf-8",
-                render::render_transcript_markdown(&doc),
+                render::render_transcript_markdown(&doc).into_bytes(),
             )
         }
     };
-    Ok(with_page_headers(response).with_header("Cache-Control", "no-cache"))
+    let etag = etag_of(&body);
+    let response = if not_modified(req, &etag) {
+        Response {
+            status: 304,
+            headers: Vec::new(),
+            body: Body::Owned(Vec::new()),
+        }
+    } else {
+        Response::new(200, content_type, body)
+    };
+    Ok(with_page_headers(response)
+        .with_header("ETag", etag)
+        .with_header("Cache-Control", "no-cache"))
+}
+
+/// A quoted strong ETag for `body`.
+fn etag_of(body: &[u8]) -> String {
+    format!(
+        "\"{}\"",
+        &crate::crypto::hex(&crate::crypto::sha256(body))[..24]
+    )
+}
+
+/// Whether the request's `If-None-Match` names `etag`.
+fn not_modified(req: &Request, etag: &str) -> bool {
+    req.header("if-none-match")
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
 fn damaged() -> Error {
@@ -194,11 +234,19 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
 /// holds the page to answer when the stored document is damaged.
 fn current_page(w: &mut Worker, id: &str) -> Result<Result<Arc<CachedPage>, Response>, Error> {
     if let Some(page) = w.app.cache.get(id) {
+        let now = now_millis();
+        // An expired share is gone at once, on every server: its expiry never changes, so the
+        // cached copy of it is as good as the database's.
+        let expired = page.expires_at.is_some_and(|at| now >= at);
         // Within an upload URL's lifetime the object may have changed behind our back: compare.
-        let fresh = now_millis() >= page.watch_until
-            || w.app.blobs.head(&object_key(id))?.as_deref() == Some(page.object_tag.as_str());
+        let fresh = !expired
+            && (now >= page.watch_until
+                || w.app.blobs.head(&object_key(id))?.as_deref() == Some(page.object_tag.as_str()));
         if fresh {
             return Ok(Ok(page));
+        }
+        if expired {
+            w.app.cache.invalidate(id);
         }
     }
     let epoch = w.app.cache.epoch();
@@ -221,7 +269,8 @@ fn current_page(w: &mut Worker, id: &str) -> Result<Result<Arc<CachedPage>, Resp
     };
     let share_url = api::share_url(w, id);
     let page = w.app.renderer.render_page(doc, share_url)?;
-    let page = cached_page(page.into_bytes(), object_tag, row.upload_until);
+    let page =
+        cached_page(page.into_bytes(), object_tag, row.upload_until).with_expiry(row.expires_at);
     Ok(Ok(w.app.cache.insert(id, page, epoch)))
 }
 
@@ -264,15 +313,13 @@ pub fn events(w: &mut Worker, id: &str) -> Result<Response, Error> {
         body: Body::Events(super::events::EventStream {
             share: id.to_owned(),
             upload_until: row.upload_until,
+            expires_at: row.expires_at,
         }),
     })
 }
 
 fn cached_page(html: Vec<u8>, object_tag: String, watch_until: i64) -> CachedPage {
-    let etag = format!(
-        "\"{}\"",
-        &crate::crypto::hex(&crate::crypto::sha256(&html))[..24]
-    );
+    let etag = etag_of(&html);
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(html.len() / 4),
         flate2::Compression::new(6),
@@ -285,11 +332,7 @@ fn cached_page(html: Vec<u8>, object_tag: String, watch_until: i64) -> CachedPag
 }
 
 fn serve_cached(req: &Request, page: &CachedPage) -> Response {
-    let not_modified = req.header("if-none-match").is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim() == page.etag || t.trim() == "*")
-    });
-    let mut response = if not_modified {
+    let mut response = if not_modified(req, &page.etag) {
         Response {
             status: 304,
             headers: Vec::new(),

@@ -24,6 +24,31 @@ pub struct ShareRow {
     /// Expiry (epoch ms) of the newest upload URL issued for this share: until then, the object may
     /// change without this server seeing it.
     pub upload_until: i64,
+    /// When the share expires (epoch ms); `None`: it lives until deleted.
+    pub expires_at: Option<i64>,
+}
+
+/// Whether a share can be read and changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareState {
+    Live,
+    /// Deleted by its owner.
+    Deleted,
+    /// Past its expiry (whether or not the sweeper has removed its object yet).
+    Expired,
+}
+
+impl ShareRow {
+    /// The share's state at `now` (epoch ms). A tombstone set at or after the expiry is the
+    /// sweeper's: the share expired.
+    pub fn state(&self, now: i64) -> ShareState {
+        match (self.deleted_at, self.expires_at) {
+            (Some(deleted), Some(expires)) if deleted >= expires => ShareState::Expired,
+            (Some(_), _) => ShareState::Deleted,
+            (None, Some(expires)) if now >= expires => ShareState::Expired,
+            (None, _) => ShareState::Live,
+        }
+    }
 }
 
 /// The result of [`MetaStore::create_share`].
@@ -92,7 +117,11 @@ pub trait MetaStore: Send {
     ) -> Result<()>;
     /// Tell every server that a share changed (a no-op where only one server can exist).
     fn notify_change(&mut self, id: &str) -> Result<()>;
-    /// Drop expired rate-limit windows and nonces.
+    /// Up to `limit` live shares whose expiry has passed at `now`, for the sweeper.
+    fn expired_shares(&mut self, now: i64, limit: u32) -> Result<Vec<String>>;
+    /// Drop what no longer serves a purpose at `now`: creation counts of past windows (the
+    /// create limit counts only the current one, so a client's address hash is gone within the
+    /// hour) and nonces of expired upload URLs.
     fn prune(&mut self, now: i64) -> Result<()>;
     fn ping(&mut self) -> Result<()>;
 }
@@ -128,17 +157,31 @@ pub struct Migration {
 
 /// Append-only: a new migration is a new file and a new line here (a test checks that every file
 /// in `migrations/` is listed).
-pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init.sql",
-    sql: include_str!("../../../migrations/postgres/0001_init.sql"),
-}];
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init.sql",
+        sql: include_str!("../../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_expiry.sql",
+        sql: include_str!("../../../migrations/postgres/0002_expiry.sql"),
+    },
+];
 
-pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init.sql",
-    sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
-}];
+pub const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init.sql",
+        sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_expiry.sql",
+        sql: include_str!("../../../migrations/sqlite/0002_expiry.sql"),
+    },
+];
 
 /// Start of the hour window containing `now` (epoch ms).
 pub fn hour_window(now: i64) -> i64 {

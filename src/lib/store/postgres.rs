@@ -241,7 +241,7 @@ impl PostgresStore {
 }
 
 const SHARE_COLUMNS: &str =
-    "id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until";
+    "id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until, expires_at";
 
 fn row_to_share(r: &postgres::Row) -> ShareRow {
     ShareRow {
@@ -252,15 +252,16 @@ fn row_to_share(r: &postgres::Row) -> ShareRow {
         updated_at: r.get(4),
         deleted_at: r.get(5),
         upload_until: r.get(6),
+        expires_at: r.get(7),
     }
 }
 
 impl MetaStore for PostgresStore {
     fn insert_share(&mut self, row: &ShareRow) -> Result<bool> {
         let n = self.execute(
-            "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
-             VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (id) DO NOTHING",
-            &[&row.id, &row.session_id, &row.secret_hash, &row.created_at, &row.updated_at, &row.upload_until],
+            "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until, expires_at)
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) ON CONFLICT (id) DO NOTHING",
+            &[&row.id, &row.session_id, &row.secret_hash, &row.created_at, &row.updated_at, &row.upload_until, &row.expires_at],
         )?;
         Ok(n == 1)
     }
@@ -280,8 +281,8 @@ impl MetaStore for PostgresStore {
                  ON CONFLICT (client_hash, window_start) DO UPDATE SET count = create_counts.count + 1
                  RETURNING count
              ), inserted AS (
-                 INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
-                 SELECT $4, $5, $6, $7, $8, NULL, $9 WHERE (SELECT count FROM counted) <= $3
+                 INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until, expires_at)
+                 SELECT $4, $5, $6, $7, $8, NULL, $9, $10 WHERE (SELECT count FROM counted) <= $3
                  ON CONFLICT (id) DO NOTHING
                  RETURNING 1
              )
@@ -296,6 +297,7 @@ impl MetaStore for PostgresStore {
                 &row.created_at,
                 &row.updated_at,
                 &row.upload_until,
+                &row.expires_at,
             ],
         )?;
         let count: i32 = result.get(0);
@@ -312,7 +314,7 @@ impl MetaStore for PostgresStore {
     fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>> {
         Ok(self
             .query_opt(
-                "SELECT id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until
+                "SELECT id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until, expires_at
                  FROM shares WHERE id = $1",
                 &[&id],
             )?
@@ -397,11 +399,24 @@ impl MetaStore for PostgresStore {
         Ok(())
     }
 
+    fn expired_shares(&mut self, now: i64, limit: u32) -> Result<Vec<String>> {
+        let limit = i64::from(limit);
+        let statement = self.prepared(
+            "SELECT id FROM shares WHERE expires_at IS NOT NULL AND deleted_at IS NULL AND expires_at <= $1
+             ORDER BY expires_at LIMIT $2",
+        )?;
+        let rows = self
+            .client
+            .query(&statement, &[&now, &limit])
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     fn prune(&mut self, now: i64) -> Result<()> {
         self.client
             .execute(
                 "DELETE FROM create_counts WHERE window_start < $1",
-                &[&(super::hour_window(now) - 3_600_000)],
+                &[&(super::hour_window(now))],
             )
             .map_err(pg_err)?;
         self.client

@@ -103,7 +103,7 @@ pub struct SqliteStore {
 }
 
 const SHARE_COLUMNS: &str =
-    "id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until";
+    "id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until, expires_at";
 
 fn row_to_share(r: &rusqlite::Row<'_>) -> rusqlite::Result<ShareRow> {
     Ok(ShareRow {
@@ -114,6 +114,7 @@ fn row_to_share(r: &rusqlite::Row<'_>) -> rusqlite::Result<ShareRow> {
         updated_at: r.get(4)?,
         deleted_at: r.get(5)?,
         upload_until: r.get(6)?,
+        expires_at: r.get(7)?,
     })
 }
 
@@ -122,9 +123,9 @@ impl MetaStore for SqliteStore {
         let n = self
             .conn
             .execute(
-                "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until)
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6) ON CONFLICT (id) DO NOTHING",
-                params![row.id, row.session_id, row.secret_hash, row.created_at, row.updated_at, row.upload_until],
+                "INSERT INTO shares (id, session_id, secret_hash, created_at, updated_at, deleted_at, upload_until, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                params![row.id, row.session_id, row.secret_hash, row.created_at, row.updated_at, row.upload_until, row.expires_at],
             )
             .map_err(db_err)?;
         Ok(n == 1)
@@ -235,11 +236,26 @@ impl MetaStore for SqliteStore {
         Ok(())
     }
 
+    fn expired_shares(&mut self, now: i64, limit: u32) -> Result<Vec<String>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM shares WHERE expires_at IS NOT NULL AND deleted_at IS NULL AND expires_at <= ?1
+                 ORDER BY expires_at LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let ids = statement
+            .query_map(params![now, limit], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(db_err)?;
+        Ok(ids)
+    }
+
     fn prune(&mut self, now: i64) -> Result<()> {
         self.conn
             .execute(
                 "DELETE FROM create_counts WHERE window_start < ?1",
-                [super::hour_window(now) - 3_600_000],
+                [super::hour_window(now)],
             )
             .map_err(db_err)?;
         self.conn
@@ -271,6 +287,7 @@ mod tests {
             updated_at: 1,
             deleted_at: None,
             upload_until: 5,
+            expires_at: None,
         }
     }
 
@@ -322,7 +339,18 @@ mod tests {
         let k = s.server_key("k").unwrap();
         assert_eq!(k.len(), 32);
         assert_eq!(c.connect().unwrap().server_key("k").unwrap(), k);
-        s.prune(20_000_000).unwrap();
+        s.prune(3_600_000 + 5).unwrap();
         assert!(s.consume_nonce("n1", 10).unwrap(), "expired nonces pruned");
+        // Only the current window's counts are kept: a client's hash goes with its window.
+        let conn = Connection::open(dir.path().join("meta.db")).unwrap();
+        let mut st = conn
+            .prepare("SELECT window_start FROM create_counts ORDER BY window_start")
+            .unwrap();
+        let kept: Vec<i64> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(kept, [3_600_000]);
     }
 }

@@ -483,6 +483,7 @@ pub(crate) mod tests {
             created_at: 1_000_000 + i as i64,
             updated_at: 2_000_000 + i as i64,
             made_by_opencode: false,
+            expires_at: None,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct ShareRow {
     pub updated_at: i64,
     /// Made by OpenCode's own /share (which keeps it in sync itself), not by bshare.
     pub made_by_opencode: bool,
+    /// When the share expires (epoch ms); `None`: never, or not known.
+    pub expires_at: Option<i64>,
 }
 
 impl ShareRow {
@@ -59,6 +61,7 @@ impl fmt::Debug for ShareRow {
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("made_by_opencode", &self.made_by_opencode)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +69,7 @@ impl fmt::Debug for ShareRow {
 impl From<Entry> for ShareRow {
     fn from(e: Entry) -> Self {
         Self {
+            expires_at: e.expires_at(),
             share_id: e.share_id,
             session_id: e.session_id,
             title: e.title,
@@ -83,6 +87,7 @@ impl From<Share> for ShareRow {
     fn from(s: Share) -> Self {
         Self {
             made_by_opencode: s.origin == Origin::OpenCode,
+            expires_at: s.expires_at,
             share_id: s.share_id,
             session_id: s.session_id,
             title: s.title,
@@ -339,6 +344,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             made_by_opencode: false,
+            expires_at: None,
         };
         assert!(!format!("{row:?}").contains("top-secret-value"));
     }
@@ -367,6 +373,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             made_by_opencode: false,
+            expires_at: None,
         };
         let err = backend.load_document(&row).unwrap_err();
         assert!(
@@ -392,6 +399,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             made_by_opencode: false,
+            expires_at: None,
         };
         let err = fetch_document(&agent, &row).unwrap_err();
         assert!(err.contains("not a valid share id"), "{err}");

@@ -352,6 +352,14 @@ impl Columns {
         if row.made_by_opencode {
             title.0.push_str(" (OpenCode)");
         }
+        if row.expires_at.is_some() {
+            let when = crate::listing::expires(row.expires_at, app.now);
+            title.0.push_str(&if when == "expired" {
+                " · expired".to_owned()
+            } else {
+                format!(" · expires {when}")
+            });
+        }
         let synced = match app.busy.get(&key) {
             Some(kind) => (format!("{} {}…", app.spinner(), busy_word(*kind)), BUSY),
             None => (relative(app.now, row.updated_at), Style::new()),
@@ -516,6 +524,7 @@ mod tests {
                     NOW - synced_ago
                 },
                 made_by_opencode: i == 1,
+                expires_at: None,
             })
             .collect()
     }
@@ -675,6 +684,7 @@ mod tests {
                 created_at: NOW - i64::from(i) * MIN,
                 updated_at: 0,
                 made_by_opencode: false,
+                expires_at: None,
             })
             .collect();
         app.on_outcome(Outcome::Shares(Ok(many)));
