@@ -382,3 +382,28 @@ fn chromium_follows_sync_and_presigned_uploads_live_and_shows_the_takedown() {
         std::fs::write(docs.join(name), png).unwrap();
     }
 }
+
+#[test]
+fn an_expiring_share_tells_its_stream_gone() {
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&[]);
+    let doc = support::read_data("opencode-1.18.33-short.sharedata.json");
+    let r = post_json(
+        &server.url("/api/share/presign"),
+        &json!({"sessionId": "ses_expiring", "size": doc.len(), "expiresIn": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["shareId"].as_str().unwrap();
+    assert_eq!(
+        support::upload(created["presignedUrl"].as_str().unwrap(), &doc).status,
+        200
+    );
+    let mut stream = Stream::open(&server, id).expect("the stream opens");
+    // Nothing announces an expiry: the hub sees it by itself, within a second.
+    assert!(
+        stream.wait_for("gone", Duration::from_secs(4)),
+        "no gone event on expiry"
+    );
+    assert_eq!(stream.next(Duration::from_secs(2)), None, "the stream ends");
+}
