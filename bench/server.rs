@@ -4,6 +4,7 @@
 //! Run with `cargo bench --bench server` (needs `wrk`, `nginx`, `pgbench`, `taskset` and a
 //! PostgreSQL: `BSHARE_BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
 //! Prints its figures; asserts nothing about speed (the machines are shared and noisy).
+//! `BSHARE_BENCH_ONLY=streams` runs only the event-stream figure (needs only `wrk` and `taskset`).
 //! With `BSHARE_BENCH_SHORT=1` (the test command) each load runs for 1 s instead of 8.
 
 use std::io::{Read, Write};
@@ -26,7 +27,13 @@ fn short() -> bool {
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_bshare"));
-    for tool in ["wrk", "nginx", "pgbench", "taskset"] {
+    let only_streams = std::env::var("BSHARE_BENCH_ONLY").as_deref() == Ok("streams");
+    let tools: &[&str] = if only_streams {
+        &["wrk", "taskset"]
+    } else {
+        &["wrk", "nginx", "pgbench", "taskset"]
+    };
+    for tool in tools {
         assert!(
             Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
@@ -43,9 +50,14 @@ fn main() {
     if short() {
         println!("(short run: BSHARE_BENCH_SHORT=1; not the recorded figures)");
     }
+    if only_streams {
+        event_streams(&bin, tmp.path(), &doc);
+        return;
+    }
     startup_time(&bin, tmp.path());
     repeat_view(&bin, tmp.path(), &doc);
     creates(&bin, tmp.path());
+    event_streams(&bin, tmp.path(), &doc);
 }
 
 fn num_cores() -> usize {
@@ -457,4 +469,78 @@ fn creates(bin: &Path, tmp: &Path) {
     if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
         let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
     }
+}
+
+/// 1,000 open event streams (live pages) plus repeat page views: the view rate with the streams
+/// open against the rate without, and the server's resident memory with them.
+fn event_streams(bin: &Path, tmp: &Path, doc: &[u8]) {
+    const STREAMS: usize = 1000;
+    let _ = rlimit::increase_nofile_limit(8192);
+    let data = tmp.join("streams");
+    let (mut server, port) = spawn_server(
+        bin,
+        &data,
+        &["--workers", "8", "--max-event-streams", "2000"],
+        &[],
+        true,
+    );
+    wait_ready(port);
+    let body = format!(
+        r#"{{"sessionId":"ses_bench","shareId":"benchlive","size":{}}}"#,
+        doc.len()
+    );
+    let (status, created) = request(
+        port,
+        "POST",
+        "/api/share/presign",
+        "Content-Type: application/json\r\n",
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 201);
+    let url = json_field(&created, "presignedUrl");
+    let path = &url[url.find("/blob/").unwrap()..];
+    let (status, _) =
+        request(port, "PUT", path, "Content-Type: application/json\r\n", doc).unwrap();
+    assert_eq!(status, 200);
+    let gzip = ["-H", "Accept-Encoding: gzip"];
+    let (rss_before, _) = rss_kib(server.id());
+    let without = wrk(port, "/share/benchlive", 32, &gzip);
+
+    let started = Instant::now();
+    let streams: Vec<TcpStream> = (0..STREAMS)
+        .map(|i| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(
+                s,
+                "GET /share/benchlive/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).unwrap();
+            assert_eq!(&head[9..12], b"200", "stream {i} refused");
+            s
+        })
+        .collect();
+    let opened = started.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let (rss_streams, _) = rss_kib(server.id());
+    let with = wrk(port, "/share/benchlive", 32, &gzip);
+    let (rss_after, hwm) = rss_kib(server.id());
+    println!(
+        "{STREAMS} open event streams plus repeat page views (gzip, one server core, 32 connections): {with:.0} req/s with the streams, {without:.0} req/s without — {:.2}× (target ≥ 0.9); streams opened in {:.0} ms",
+        with / without.max(1.0),
+        ms(opened)
+    );
+    println!(
+        "resident memory: {:.1} MiB before the streams, {:.1} MiB with {STREAMS} streams open, {:.1} MiB after the view load ({:.1} MiB peak)",
+        rss_before as f64 / 1024.0,
+        rss_streams as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    drop(streams);
+    server.kill().unwrap();
+    server.wait().unwrap();
 }

@@ -182,12 +182,19 @@ pub struct EdgeConfig {
     pub min_body_rate: u64,
     /// On SIGTERM, requests under way get this long to finish.
     pub drain_timeout: Duration,
+    /// Open event streams (live pages) at most; they hold no worker and no connection thread,
+    /// only a descriptor each. Beyond, `/events` answers 503 and the page polls instead.
+    pub max_event_streams: usize,
+    /// A keep-alive comment goes to every event stream this often.
+    pub event_keepalive: Duration,
 }
 
 impl EdgeConfig {
     pub const DEFAULT_IDLE_SECS: u64 = 15;
     pub const DEFAULT_HEADER_SECS: u64 = 10;
     pub const DEFAULT_MIN_BODY_RATE: u64 = 16 * 1024;
+    pub const DEFAULT_MAX_EVENT_STREAMS: usize = 1000;
+    pub const DEFAULT_EVENT_KEEPALIVE_SECS: u64 = 25;
     /// Connections allowed by default: what the descriptor limit leaves after the stores'
     /// own descriptors, at most 4,096.
     pub fn default_max_connections(descriptor_limit: u64) -> usize {
@@ -203,6 +210,8 @@ impl Default for EdgeConfig {
             header_timeout: Duration::from_secs(Self::DEFAULT_HEADER_SECS),
             min_body_rate: Self::DEFAULT_MIN_BODY_RATE,
             drain_timeout: Duration::from_secs(10),
+            max_event_streams: Self::DEFAULT_MAX_EVENT_STREAMS,
+            event_keepalive: Duration::from_secs(Self::DEFAULT_EVENT_KEEPALIVE_SECS),
         }
     }
 }

@@ -70,6 +70,10 @@ pub enum Error {
         #[source]
         source: Cause,
     },
+    #[error(
+        "this server follows as many live pages as it may; the page checks for changes every 10 seconds instead"
+    )]
+    TooManyStreams,
     #[error("internal error")]
     Internal(#[source] Cause),
     /// A configuration the server cannot start with; only ever seen at startup.
@@ -118,7 +122,7 @@ impl Error {
             Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::Config(_) => 500,
             Error::StoredTooLarge { .. } | Error::DamagedDocument { .. } => 502,
-            Error::Unavailable { .. } => 503,
+            Error::Unavailable { .. } | Error::TooManyStreams => 503,
         }
     }
 
@@ -143,6 +147,7 @@ impl Error {
             Error::Internal(_) | Error::Config(_) => "INTERNAL",
             Error::StoredTooLarge { .. } => "DOCUMENT_TOO_LARGE",
             Error::Unavailable { .. } => "UNAVAILABLE",
+            Error::TooManyStreams => "TOO_MANY_STREAMS",
         }
     }
 

@@ -716,8 +716,8 @@ fn a_reconnected_listener_forgets_every_cached_page() {
     );
 }
 
-/// What every HTML, Markdown and JSON answer under `/` and `/share/` carries (README: no script,
-/// nothing from other hosts, no framing).
+/// What every HTML, Markdown and JSON answer under `/` and `/share/` carries (README: no script
+/// but the server's own, nothing from other hosts, no framing).
 fn assert_page_headers(r: &support::Resp, what: &str) {
     let csp = r
         .header("content-security-policy")
@@ -735,9 +735,17 @@ fn assert_page_headers(r: &support::Resp, what: &str) {
             "{what}: CSP {csp:?} lacks {directive}"
         );
     }
-    assert!(
-        !csp.contains("script-src"),
-        "{what}: CSP {csp:?} allows scripts"
+    // Scripts only from this server (the page's own live-follow script): nothing inline, no
+    // other host.
+    let scripts: Vec<&str> = csp
+        .split(';')
+        .map(str::trim)
+        .filter(|d| d.starts_with("script-src"))
+        .collect();
+    assert_eq!(
+        scripts,
+        ["script-src 'self'"],
+        "{what}: CSP {csp:?} allows other scripts"
     );
     assert_eq!(
         r.header("x-content-type-options"),

@@ -125,7 +125,19 @@ fn page_in_chromium_has_the_stylesheets_colours_fits_a_phone_and_loads_nothing_f
             html.contains("[long-2]"),
             "{name}: the last prompt is on the page"
         );
-        assert!(!html.to_ascii_lowercase().contains("<script"), "{name}");
+        // No script but the page's own live-follow script from this server.
+        assert_eq!(
+            html.to_ascii_lowercase().matches("<script").count(),
+            1,
+            "{name}: one script tag"
+        );
+        assert!(
+            html.contains(&format!(
+                "<script src=\"{}\" defer=\"\"></script>",
+                bshare::render::live_script_path()
+            )),
+            "{name}"
+        );
         assert!(!html.contains("<img"), "{name}: the remote image is a link");
 
         let palette = if view["scheme"] == "dark" {

@@ -140,6 +140,16 @@ pub struct Args {
     /// is printed at start.
     #[arg(long, env = "BSHARE_NO_REDACT_SYNC", value_parser = clap::builder::FalseyValueParser::new())]
     no_redact_sync: bool,
+
+    /// Open event streams at most: each live page (`/share/<id>/events`) holds one descriptor,
+    /// but no worker and no connection thread, and does not count against --max-connections.
+    /// Beyond, the stream is answered 503 and the page checks for changes every 10 s instead.
+    #[arg(long, env = "BSHARE_MAX_EVENT_STREAMS", default_value_t = EdgeConfig::DEFAULT_MAX_EVENT_STREAMS as u64, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    max_event_streams: u64,
+
+    /// Seconds between keep-alive comments on event streams (for tests).
+    #[arg(long, env = "BSHARE_EVENT_KEEPALIVE", default_value_t = EdgeConfig::DEFAULT_EVENT_KEEPALIVE_SECS, value_parser = clap::value_parser!(u64).range(1..=3600), hide = true)]
+    event_keepalive: u64,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -263,6 +273,8 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
             header_timeout: std::time::Duration::from_secs(args.header_timeout),
             min_body_rate: args.min_body_rate,
+            max_event_streams: args.max_event_streams as usize,
+            event_keepalive: std::time::Duration::from_secs(args.event_keepalive),
             ..EdgeConfig::default()
         },
         default_expiry: args.default_expiry,

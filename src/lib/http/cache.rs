@@ -98,22 +98,24 @@ impl PageCache {
             .cloned()
     }
 
-    /// Keep a page, unless an invalidation happened since `epoch` was taken.
-    pub fn insert(&self, id: &str, mut page: CachedPage, epoch: u64) {
+    /// Keep a page, unless an invalidation happened since `epoch` was taken. Returns the page,
+    /// kept or not.
+    pub fn insert(&self, id: &str, mut page: CachedPage, epoch: u64) -> Arc<CachedPage> {
         let size = page.size();
         if size > self.budget {
-            return;
+            return Arc::new(page);
         }
         let mut inner = self
             .inner
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.epoch.load(Ordering::SeqCst) != epoch {
-            return;
+            return Arc::new(page);
         }
         inner.next_seq += 1;
         page.seq = inner.next_seq;
-        if let Some(old) = inner.pages.insert(id.to_owned(), Arc::new(page)) {
+        let page = Arc::new(page);
+        if let Some(old) = inner.pages.insert(id.to_owned(), Arc::clone(&page)) {
             inner.bytes -= old.size();
         }
         inner.bytes += size;
@@ -131,6 +133,7 @@ impl PageCache {
                 inner.bytes -= old.size();
             }
         }
+        page
     }
 
     pub fn invalidate(&self, id: &str) {

@@ -22,6 +22,8 @@ pub struct App {
     pub cache: PageCache,
     pub limiter: RequestLimiter,
     pub renderer: super::renderer::Renderer,
+    /// Every open event stream (live pages), held by one thread.
+    pub events: super::events::Hub,
     /// Key of the client-address hashes (shared by all instances through the database).
     pub address_key: Vec<u8>,
     pub health: super::api::HealthCache,
@@ -39,7 +41,15 @@ impl App {
             ObjectConfig::S3(_) => Vec::new(),
         };
         let blobs = blob::open(&config.objects, config.base_url(), signing_key)?;
+        let events = super::events::Hub::start(
+            config.edge.max_event_streams,
+            config.edge.event_keepalive,
+            Arc::clone(&blobs),
+            Arc::clone(&connector),
+        )
+        .map_err(|e| Error::Config(format!("cannot start the event stream thread: {e}")))?;
         let app = Arc::new(Self {
+            events,
             cache: PageCache::new(config.page_cache_bytes),
             limiter: RequestLimiter::new(config.request_limit_per_minute),
             renderer: super::renderer::Renderer::start()?,
@@ -54,8 +64,14 @@ impl App {
         app.connector.listen(Arc::new(move |change| {
             if let Some(app) = weak.upgrade() {
                 match change {
-                    Change::Share(id) => app.cache.invalidate(&id),
-                    Change::All => app.cache.clear(),
+                    Change::Share(id) => {
+                        app.cache.invalidate(&id);
+                        app.events.changed(&id);
+                    }
+                    Change::All => {
+                        app.cache.clear();
+                        app.events.all_changed();
+                    }
                 }
             }
         }));

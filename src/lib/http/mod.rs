@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 pub mod client_addr;
 pub mod context;
+pub mod events;
 pub mod protocol_api;
 pub mod ratelimit;
 pub mod renderer;
@@ -89,6 +90,9 @@ impl Request {
 pub enum Body {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
+    /// An event stream: after the head, the socket goes to the event hub (`events`), which
+    /// writes the events; the worker is free at once.
+    Events(events::EventStream),
 }
 
 impl Body {
@@ -96,6 +100,7 @@ impl Body {
         match self {
             Body::Owned(v) => v,
             Body::Shared(a) => a,
+            Body::Events(_) => &[],
         }
     }
 }

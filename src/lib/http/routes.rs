@@ -79,6 +79,7 @@ const ROUTES: &[Route] = &[
     entry("GET", &["healthz"], Small, Unlimited, Handler::Page(|w, _, _| api::healthz(w))),
     entry("GET", &["assets", "*"], Small, Unlimited, Handler::Page(|_, r, p| views::asset(r, p[0]))),
     entry("GET", &["share", "*"], Small, Unlimited, Handler::Page(|w, r, p| views::share_page(w, r, p[0]))),
+    entry("GET", &["share", "*", "events"], Small, Unlimited, Handler::Api(|w, _, p| views::events(w, p[0]))),
     entry("POST", &["api", "share", "presign"], Small, Create, Handler::Api(|w, r, _| api::create_share_presign(w, r))),
     entry("POST", &["api", "share"], Small, Create, Handler::Api(|w, r, _| api::create_share_opencode(w, r))),
     entry("POST", &["api", "share", "*", "presign"], Small, Counted, Handler::Api(|w, r, p| api::resync_presign(w, r, p[0]))),

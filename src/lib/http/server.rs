@@ -212,7 +212,18 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
                 req.body = body;
                 let response = worker.handle(&req);
                 let status = response.status;
-                let _ = send(request, response, head);
+                if let super::Body::Events(stream) = &response.body
+                    && !head
+                {
+                    // The stream is written by the event hub from now on: this worker, and the
+                    // connection's thread, are free at once.
+                    let head = response_head(&response, None);
+                    if let Some(socket) = request.into_stream() {
+                        app.events.add(stream.clone(), socket, head.into_bytes());
+                    }
+                } else {
+                    let _ = send(request, response, head);
+                }
                 status
             }
             Err(err) => {
@@ -283,26 +294,9 @@ fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>> {
 /// bodies. tiny_http
 /// still owns the connection: keep-alive and the next request work as with `respond`.
 fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std::io::Result<()> {
-    use std::fmt::Write as _;
     use std::io::Write as _;
     let body = response.body.as_bytes();
-    let mut head = String::with_capacity(256);
-    let _ = write!(
-        head,
-        "HTTP/1.1 {} {}\r\n",
-        response.status,
-        reason_phrase(response.status)
-    );
-    for (name, value) in &response.headers {
-        // Header values are ours, never the client's; a line break would still split the head.
-        if !value.contains(['\r', '\n']) {
-            let _ = write!(head, "{name}: {value}\r\n");
-        }
-    }
-    if !matches!(response.status, 100..=199 | 204 | 304) {
-        let _ = write!(head, "Content-Length: {}\r\n", body.len());
-    }
-    let _ = write!(head, "Date: {}\r\n\r\n", http_date_now());
+    let head = response_head(&response, Some(body.len()));
     let send_body = !head_only && !matches!(response.status, 100..=199 | 204 | 304);
     let mut writer = request.into_writer();
     let result = (|| {
@@ -330,6 +324,31 @@ fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std
         }
         other => other,
     }
+}
+
+/// The head of `response`, with `Content-Length` when the body has one.
+fn response_head(response: &Response, content_length: Option<usize>) -> String {
+    use std::fmt::Write as _;
+    let mut head = String::with_capacity(256);
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        reason_phrase(response.status)
+    );
+    for (name, value) in &response.headers {
+        // Header values are ours, never the client's; a line break would still split the head.
+        if !value.contains(['\r', '\n']) {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+    }
+    if let Some(length) = content_length
+        && !matches!(response.status, 100..=199 | 204 | 304)
+    {
+        let _ = write!(head, "Content-Length: {length}\r\n");
+    }
+    let _ = write!(head, "Date: {}\r\n\r\n", http_date_now());
+    head
 }
 
 /// Answer a request whose body was refused, and close the connection (`Connection: close`).

@@ -13,8 +13,9 @@ use crate::error::Error;
 use crate::model::{is_valid_share_id, now_millis, object_key};
 use crate::render;
 
-/// No script, nothing from other hosts, no framing.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// Only this server's own script (`/assets/live-*.js`, nothing inline), nothing from other hosts,
+/// no framing. The script reads the page's event stream and fragments (`connect-src 'self'`).
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn with_page_headers(response: Response) -> Response {
     response
@@ -88,23 +89,39 @@ pub fn index(_w: &mut Worker) -> Response {
     )
 }
 
-/// `GET /assets/:name`: the stylesheet, immutable under its content-hashed name.
+/// `GET /assets/:name`: the stylesheet and the live-follow script, immutable under their
+/// content-hashed names.
 pub fn asset(req: &Request, name: &str) -> Response {
-    /// The stylesheet compressed once, on first use.
+    /// Each asset compressed once, on first use.
     static STYLESHEET_GZIP: std::sync::LazyLock<Arc<[u8]>> =
         std::sync::LazyLock::new(|| gzip(render::STYLESHEET.as_bytes()).into());
-    if render::stylesheet_path().strip_prefix("/assets/") != Some(name) {
-        return Response::from_error(&Error::RouteNotFound);
-    }
+    static SCRIPT_GZIP: std::sync::LazyLock<Arc<[u8]>> =
+        std::sync::LazyLock::new(|| gzip(render::LIVE_SCRIPT.as_bytes()).into());
+    let (content_type, plain, gzipped) =
+        if render::stylesheet_path().strip_prefix("/assets/") == Some(name) {
+            (
+                "text/css; charset=utf-8",
+                render::STYLESHEET,
+                &STYLESHEET_GZIP,
+            )
+        } else if render::live_script_path().strip_prefix("/assets/") == Some(name) {
+            (
+                "text/javascript; charset=utf-8",
+                render::LIVE_SCRIPT,
+                &SCRIPT_GZIP,
+            )
+        } else {
+            return Response::from_error(&Error::RouteNotFound);
+        };
     let response = if req.accepts_gzip() {
         Response {
             status: 200,
-            headers: vec![("Content-Type", "text/css; charset=utf-8".into())],
-            body: Body::Shared(STYLESHEET_GZIP.clone()),
+            headers: vec![("Content-Type", content_type.into())],
+            body: Body::Shared(std::sync::LazyLock::force(gzipped).clone()),
         }
         .with_header("Content-Encoding", "gzip")
     } else {
-        Response::new(200, "text/css; charset=utf-8", render::STYLESHEET)
+        Response::new(200, content_type, plain)
     };
     response
         .with_header("Cache-Control", "public, max-age=31536000, immutable")
@@ -135,7 +152,12 @@ pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
     if !is_valid_share_id(id) {
         return error_page(&Error::ShareNotFound);
     }
+    let after = req
+        .query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("after="));
     let result = match variant {
+        Variant::Html if after.is_some() => fragment(w, id, after.unwrap_or_default()),
         Variant::Html => html_page(w, req, id),
         Variant::Markdown | Variant::Json => document_variant(w, req, id, variant),
     };
@@ -202,6 +224,15 @@ fn not_modified(req: &Request, etag: &str) -> bool {
 }
 
 fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error> {
+    Ok(match current_page(w, id)? {
+        Ok(page) => serve_cached(req, &page),
+        Err(damaged) => damaged,
+    })
+}
+
+/// The rendered page of share `id` as it is now: from the cache, or rendered (and cached). `Err`
+/// holds the page to answer when the stored document is damaged.
+fn current_page(w: &mut Worker, id: &str) -> Result<Result<Arc<CachedPage>, Response>, Error> {
     if let Some(page) = w.app.cache.get(id) {
         let now = now_millis();
         // An expired share is gone at once, on every server: its expiry never changes, so the
@@ -212,7 +243,7 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
             && (now >= page.watch_until
                 || w.app.blobs.head(&object_key(id))?.as_deref() == Some(page.object_tag.as_str()));
         if fresh {
-            return Ok(serve_cached(req, &page));
+            return Ok(Ok(page));
         }
         if expired {
             w.app.cache.invalidate(id);
@@ -226,9 +257,51 @@ fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error>
     let page = w.app.renderer.render_page(doc, share_url)?;
     let page =
         cached_page(page.into_bytes(), object_tag, row.upload_until).with_expiry(row.expires_at);
-    let response = serve_cached(req, &page);
-    w.app.cache.insert(id, page, epoch);
-    Ok(response)
+    Ok(Ok(w.app.cache.insert(id, page, epoch)))
+}
+
+/// `GET /share/:id?after=<message id>`: the rendered messages from that one on (it may have
+/// changed too), cut from the current page, for the live-follow script. An id the page does not
+/// have (or none) gives every message.
+fn fragment(w: &mut Worker, id: &str, after: &str) -> Result<Response, Error> {
+    if !render::is_message_id(after) && !after.is_empty() {
+        return Err(Error::BadRequest(
+            "`after` must be a message id from the page".to_owned(),
+        ));
+    }
+    let page = match current_page(w, id)? {
+        Ok(page) => page,
+        Err(damaged) => return Ok(damaged),
+    };
+    let body = render::messages_from(&page.html, after).to_vec();
+    Ok(
+        with_page_headers(Response::new(200, "text/html; charset=utf-8", body))
+            .with_header("Cache-Control", "no-store"),
+    )
+}
+
+/// `GET /share/:id/events`: the share's event stream (`change`, `gone`, keep-alive comments).
+/// The socket goes to the event hub once the head is out; the worker is free at once.
+pub fn events(w: &mut Worker, id: &str) -> Result<Response, Error> {
+    let row = auth::live_share(w, id)?;
+    if !w.app.events.has_room() {
+        return Err(Error::TooManyStreams);
+    }
+    Ok(Response {
+        status: 200,
+        headers: vec![
+            ("Content-Type", "text/event-stream".into()),
+            ("Cache-Control", "no-store".into()),
+            // A proxy in front (nginx) must pass events on as they come.
+            ("X-Accel-Buffering", "no".into()),
+            ("Connection", "close".into()),
+        ],
+        body: Body::Events(super::events::EventStream {
+            share: id.to_owned(),
+            upload_until: row.upload_until,
+            expires_at: row.expires_at,
+        }),
+    })
 }
 
 fn cached_page(html: Vec<u8>, object_tag: String, watch_until: i64) -> CachedPage {

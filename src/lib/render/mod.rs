@@ -2,8 +2,11 @@
 //! Markdown transcript and the status pages), pure and deterministic.
 //!
 //! Everything here is sans-IO: the HTTP layer hands in a parsed document and gets a string.
-//! The page needs no JavaScript and loads nothing but [`stylesheet_path`] from its own
-//! origin, so it works under `default-src 'none'; style-src 'self'; img-src 'self' data:`.
+//! The page needs no JavaScript: it is whole without it. It loads nothing but
+//! [`stylesheet_path`] and [`live_script_path`] from its own origin (the script follows the share
+//! live: it adds new and changed messages), so it works under `default-src 'none'; script-src
+//! 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:`. The script tag is the
+//! page's only one, and nothing inline: a document cannot bring script.
 //!
 //! What the server adds: the page as `text/html; charset=utf-8` under the CSP above, the
 //! transcript as `text/markdown; charset=utf-8` (it is the document's text, unescaped, so it
@@ -62,10 +65,46 @@ pub fn stylesheet_path() -> &'static str {
     STYLESHEET_PATH.as_str()
 }
 
+/// The live-follow script: listens to the share's event stream and adds what changed.
+pub const LIVE_SCRIPT: &str = include_str!("live.js");
+
+static LIVE_SCRIPT_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/assets/live-{}.js", short_hash(LIVE_SCRIPT)));
+
+/// Where the share page loads [`LIVE_SCRIPT`], under a content-hashed name.
+pub fn live_script_path() -> &'static str {
+    LIVE_SCRIPT_PATH.as_str()
+}
+
+fn short_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut hex = String::with_capacity(10);
+    for b in &digest[..5] {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+/// The page's one script tag (the tests look for it, and for no other).
+pub fn live_script_tag() -> String {
+    format!("<script src=\"{}\" defer></script>", live_script_path())
+}
+
+/// Whether `id` can be a message's `data-id` on the page (see [`page::message_id`]).
+pub fn is_message_id(id: &str) -> bool {
+    page::is_message_id(id)
+}
+
+/// The part of a rendered page from the message whose `data-id` is `after` to the end of the
+/// messages; every message when the page has no such one (or `after` is empty).
+pub fn messages_from<'a>(html: &'a [u8], after: &str) -> &'a [u8] {
+    page::messages_from(html, after)
+}
+
 /// A page for a share that cannot be shown (404, 410, 500...), in the same look as the share page.
 pub fn render_status_page(status: u16, title: &str, sentence: &str) -> String {
     let mut out = String::with_capacity(1024);
-    page::head(&mut out, title, sentence, None);
+    page::head(&mut out, title, sentence, None, false);
     out.push_str("<main class=\"status\"><p class=\"code-num\">");
     out.push_str(&status.to_string());
     out.push_str("</p><h1>");

@@ -210,17 +210,68 @@ pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
     };
     let description = description(doc, &summary);
     let share_url = Some(ctx.share_url).filter(|u| markdown::safe_href(u).is_some());
-    head(&mut page.out, summary.title, &description, share_url);
+    head(&mut page.out, summary.title, &description, share_url, true);
     header(&mut page.out, &summary);
     redaction_note(&mut page.out, doc);
     jump_list(&mut page.out, doc);
-    page.out.push_str("<main>\n");
+    page.out.push_str(MAIN_OPEN);
     for (i, m) in doc.messages.iter().enumerate() {
         message(&mut page, i + 1, m);
     }
-    page.out.push_str("</main>\n");
+    page.out.push_str(MAIN_CLOSE);
     foot(&mut page.out, share_url);
     page.out
+}
+
+const MAIN_OPEN: &str = "<main id=\"messages\">\n";
+const MAIN_CLOSE: &str = "</main>\n";
+
+/// A message's stable id on the page (`data-id`): OpenCode's own message id when it is a plain
+/// one, else its position. The live-follow script asks for what follows it.
+fn message_id(m: &MessageWithParts, n: usize) -> String {
+    // `m` and digits are positions: a document's id of that shape could name another message.
+    let positional = |id: &str| {
+        id.strip_prefix('m')
+            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match str_field(&m.info, "id") {
+        Some(id) if is_message_id(id) && !positional(id) => id.to_owned(),
+        _ => format!("m{n}"),
+    }
+}
+
+/// ASCII letters, digits, `_` and `-`, at most 100: safe in an attribute and a query string as
+/// is.
+pub fn is_message_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// See [`super::messages_from`]. Document text never holds a raw `<` or `"` (it is escaped), so
+/// the markers found here are the page's own.
+pub fn messages_from<'a>(html: &'a [u8], after: &str) -> &'a [u8] {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let Some(open) = find(html, MAIN_OPEN.as_bytes()) else {
+        return &[];
+    };
+    let body = &html[open + MAIN_OPEN.len()..];
+    let end = find(body, MAIN_CLOSE.as_bytes()).unwrap_or(body.len());
+    let body = &body[..end];
+    if after.is_empty() {
+        return body;
+    }
+    let marker = format!(" data-id=\"{after}\">");
+    let Some(at) = find(body, marker.as_bytes()) else {
+        return body;
+    };
+    let start = body[..at]
+        .windows(b"<article".len())
+        .rposition(|w| w == b"<article")
+        .unwrap_or(0);
+    &body[start..]
 }
 
 fn description(doc: &ShareData, s: &Summary) -> String {
@@ -237,7 +288,8 @@ fn description(doc: &ShareData, s: &Summary) -> String {
 }
 
 /// `<!doctype>` through `<body>`.
-pub fn head(out: &mut String, title: &str, description: &str, share_url: Option<&str>) {
+/// `live`: the share page, which loads the live-follow script.
+pub fn head(out: &mut String, title: &str, description: &str, share_url: Option<&str>, live: bool) {
     out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"robots\" content=\"noindex\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<title>");
     let title = one_line(title, 200);
     escape_into(out, &title);
@@ -257,7 +309,12 @@ pub fn head(out: &mut String, title: &str, description: &str, share_url: Option<
     }
     out.push_str("<link rel=\"stylesheet\" href=\"");
     out.push_str(stylesheet_path());
-    out.push_str("\">\n</head>\n<body>\n");
+    out.push_str("\">\n");
+    if live {
+        out.push_str(&super::live_script_tag());
+        out.push('\n');
+    }
+    out.push_str("</head>\n<body>\n");
 }
 
 pub fn foot(out: &mut String, share_url: Option<&str>) {
@@ -428,10 +485,11 @@ fn message<'a>(page: &mut Page<'a>, n: usize, m: &'a MessageWithParts) {
         "assistant" => "assistant",
         _ => "other",
     };
+    let data_id = message_id(m, n);
     let out = &mut page.out;
     let _ = write!(
         out,
-        "<article class=\"msg {class}\" id=\"m{n}\">\n<div class=\"mh\"><a class=\"anchor\" href=\"#m{n}\">#{n}</a> <span class=\"role\">"
+        "<article class=\"msg {class}\" id=\"m{n}\" data-id=\"{data_id}\">\n<div class=\"mh\"><a class=\"anchor\" href=\"#m{n}\">#{n}</a> <span class=\"role\">"
     );
     match role {
         "user" => out.push_str("User"),

@@ -25,7 +25,7 @@ const CTX: PageContext = PageContext {
 /// Snapshots name the stylesheet without its content hash, so a CSS change does not touch them.
 macro_rules! assert_page_snapshot {
     ($name:expr, $html:expr) => {
-        insta::with_settings!({filters => vec![(r"/assets/style-[0-9a-f]{10}\.css", "/assets/style-HASH.css")]}, {
+        insta::with_settings!({filters => vec![(r"/assets/style-[0-9a-f]{10}\.css", "/assets/style-HASH.css"), (r"/assets/live-[0-9a-f]{10}\.js", "/assets/live-HASH.js")]}, {
             insta::assert_snapshot!($name, $html);
         })
     };
@@ -83,11 +83,29 @@ const ALLOWED_TAGS: &[&str] = &[
     "img",
 ];
 
-/// Fails when `html` holds anything a browser could execute or that loads from elsewhere: an
+/// `html` without the page's own script tag, which must appear at most once, in the head, and
+/// never inside the body (where a document's content goes).
+fn without_own_script(html: &str) -> String {
+    let tag = crate::render::live_script_tag();
+    assert!(html.matches(&tag).count() <= 1, "the script tag twice");
+    if let Some(at) = html.find(&tag) {
+        let head_end = html.find("</head>").expect("a page has a head");
+        assert!(at < head_end, "the script tag outside the head");
+    }
+    let stripped = html.replacen(&tag, "", 1);
+    assert!(
+        !stripped.to_ascii_lowercase().contains("<script"),
+        "a script tag other than the page's own"
+    );
+    stripped
+}
+
+/// Fails when `html` holds anything a browser could execute (the page's own script aside) or that loads from elsewhere: an
 /// unknown tag (`<script>`, `<svg>`, `<iframe>`...), an event handler attribute, a `style`
 /// attribute, anything loaded but our stylesheet and inline raster images (an `<img>` of another
 /// host fails), or a link to anything but `http(s)`, `mailto` or a fragment.
 fn assert_inert(html: &str) {
+    let html = &without_own_script(html);
     let bytes = html.as_bytes();
     let mut i = 0;
     while let Some(off) = html[i..].find('<') {
@@ -236,7 +254,8 @@ fn long_fixture_shows_what_a_reader_needs() {
     assert!(html.contains("<span class=\"badge agent\">explore</span>"));
     assert!(!html.contains("<task_result>") && !html.contains("&lt;task_result&gt;"));
     assert!(!html.contains("style="), "CSP forbids inline styles");
-    assert!(!html.to_ascii_lowercase().contains("<script"));
+    without_own_script(&html);
+    assert!(html.contains(&crate::render::live_script_tag()));
 }
 
 #[test]
@@ -438,7 +457,7 @@ fn hostile_documents_render_inert_and_visible() {
         },
     );
     assert_inert(&html);
-    let lower = html.to_ascii_lowercase();
+    let lower = without_own_script(&html).to_ascii_lowercase();
     assert!(!lower.contains("<script") && !lower.contains("<svg") && !lower.contains("<iframe"));
     // Text may mention `href="javascript:` (as text); no tag may carry it.
     assert!(!lower.contains("<a href=\"javascript") && !lower.contains(" src=\"javascript"));
@@ -1005,7 +1024,7 @@ fn redacted_document_says_what_was_removed() {
             && html.contains("3b16494331a59c4ad1ebd086c40f36094fcc9a5c")
     );
     let start = html.find("<header").unwrap();
-    let end = html.find("<main>").unwrap();
+    let end = html.find("<main").unwrap();
     assert_page_snapshot!("redacted_page_header", &html[start..end]);
     let md = render_transcript_markdown(&doc);
     assert!(md.contains("- Redacted: 2 secrets were removed before this was shared"));
@@ -1028,4 +1047,50 @@ fn redacted_document_says_what_was_removed() {
     let mut none = fixture("short");
     none.redaction = Some(crate::model::Redaction::default());
     assert!(!render_page(&none, &CTX).contains("removed before"));
+}
+
+#[test]
+fn messages_have_stable_ids_and_fragments_start_at_one() {
+    let doc = fixture("long");
+    let html = render_page(&doc, &CTX);
+    let ids: Vec<String> = doc
+        .messages
+        .iter()
+        .map(|m| m.info["id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &ids {
+        assert!(
+            html.contains(&format!(" data-id=\"{id}\">")),
+            "message {id} has its id"
+        );
+    }
+    let all = std::str::from_utf8(crate::render::messages_from(html.as_bytes(), "")).unwrap();
+    assert_eq!(all.matches("<article ").count(), ids.len());
+    assert!(all.starts_with("<article ") && !all.contains("</main>"));
+    let tail = crate::render::messages_from(html.as_bytes(), &ids[ids.len() - 2]);
+    let tail = std::str::from_utf8(tail).unwrap();
+    assert_eq!(tail.matches("<article ").count(), 2, "{tail:.300}");
+    assert!(tail.starts_with(&format!(
+        "<article class=\"msg assistant\" id=\"m{}\" data-id=\"{}\">",
+        ids.len() - 1,
+        ids[ids.len() - 2]
+    )));
+    // An id the page does not have: every message.
+    let unknown = crate::render::messages_from(html.as_bytes(), "msg_nothere");
+    assert_eq!(unknown, all.as_bytes());
+    // A document's id that is not plain, or looks like a position, is replaced by the position.
+    let doc: ShareData = serde_json::from_value(json!({
+        "shareId": "abcdefgh", "sessionId": "s", "createdAt": 0, "updatedAt": 0,
+        "session": {"id": "ses_x", "title": "t"},
+        "messages": [
+            {"info": {"id": "\"><script>", "role": "user"}, "parts": [{"type": "text", "text": "a"}]},
+            {"info": {"id": "m1", "role": "user"}, "parts": [{"type": "text", "text": "b"}]},
+        ]
+    }))
+    .unwrap();
+    let html = render_page(&doc, &CTX);
+    assert!(
+        html.contains("id=\"m1\" data-id=\"m1\">") && html.contains("id=\"m2\" data-id=\"m2\">")
+    );
+    assert_inert(&html);
 }

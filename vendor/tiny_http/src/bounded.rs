@@ -524,6 +524,7 @@ impl<'a> Connection<'a> {
             pending: Vec::new(),
             head: HeadScan::default(),
             failed: false,
+            detached: false,
             done: Some(done_tx),
         };
         let request = crate::request::from_parts(
@@ -542,6 +543,10 @@ impl<'a> Connection<'a> {
         let Ok(done) = done_rx.recv() else {
             return Ok(false);
         };
+        if done.detached {
+            // The socket went to whoever called `Request::into_stream`: close this copy only.
+            return Ok(false);
+        }
         if done.close {
             keep_alive = false;
         }
@@ -878,6 +883,8 @@ struct Done {
     pending: Vec<u8>,
     /// The response said `Connection: close`, or writing failed.
     close: bool,
+    /// The socket was handed over (`Request::into_stream`): leave it alone.
+    detached: bool,
 }
 
 /// Finds `Connection: close` in the head of the response a worker writes.
@@ -923,6 +930,7 @@ pub(crate) struct ResponseWriter {
     pending: Vec<u8>,
     head: HeadScan,
     failed: bool,
+    detached: bool,
     done: Option<SyncSender<Done>>,
 }
 
@@ -982,6 +990,26 @@ impl ResponseWriter {
     }
 }
 
+impl crate::request::Sink for ResponseWriter {
+    fn into_stream(mut self: Box<Self>) -> Option<TcpStream> {
+        // Bytes still waiting would be lost with the connection thread: keep the socket there.
+        if self.failed || !self.pending.is_empty() {
+            self.failed = true;
+            return None;
+        }
+        match self.stream.try_clone() {
+            Ok(stream) => {
+                self.detached = true;
+                Some(stream)
+            }
+            Err(_) => {
+                self.failed = true;
+                None
+            }
+        }
+    }
+}
+
 impl Drop for ResponseWriter {
     fn drop(&mut self) {
         if self.nonblocking {
@@ -991,6 +1019,7 @@ impl Drop for ResponseWriter {
             let _ = done.send(Done {
                 pending: std::mem::take(&mut self.pending),
                 close: self.head.close || self.failed,
+                detached: self.detached,
             });
         }
     }
@@ -1101,6 +1130,34 @@ mod tests {
         let mut scan = HeadScan::default();
         scan.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         assert!(!scan.close);
+    }
+
+    #[test]
+    fn into_stream_hands_the_socket_over() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = crate::Server::from_listener(listener, Limits::default()).unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+            .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let request = server.recv().unwrap();
+        let mut socket = request.into_stream().expect("the socket");
+        // The connection thread has ended: the socket no longer counts as a connection.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.num_connections() > 0 || server.requests_in_flight() > 0 {
+            assert!(Instant::now() < deadline, "the connection thread lives on");
+            thread::sleep(Duration::from_millis(10));
+        }
+        socket.write_all(b"HTTP/1.1 200 OK\r\n\r\nhello").unwrap();
+        drop(socket);
+        // Nothing but what the new owner wrote, and the end when it closed.
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "HTTP/1.1 200 OK\r\n\r\nhello");
     }
 
     #[test]

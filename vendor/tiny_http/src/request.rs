@@ -52,7 +52,8 @@ pub struct Request {
     data_reader: Option<Box<dyn Read + Send + 'static>>,
 
     // if this writer is empty, then the request has been answered
-    response_writer: Option<Box<dyn Write + Send + 'static>>,
+    // bshare: a `Sink`, so that the bounded edge's writer can give up its socket (`into_stream`)
+    response_writer: Option<Box<dyn Sink + 'static>>,
 
     remote_addr: Option<SocketAddr>,
 
@@ -99,6 +100,30 @@ impl<R> Drop for NotifyOnDrop<R> {
         self.sender.send(()).unwrap();
     }
 }
+
+/// bshare: where a response goes. The bounded edge's writer can also hand over its socket, for a
+/// response that outlives the request (an event stream); any other writer cannot.
+pub(crate) trait Sink: Write + Send {
+    /// The connection's socket; its connection thread then ends without writing, reading or
+    /// shutting the socket down. `None` when this writer has no socket to give.
+    fn into_stream(self: Box<Self>) -> Option<std::net::TcpStream> {
+        None
+    }
+}
+
+/// bshare: any other writer, as a `Sink` without a socket.
+struct Plain<W>(W);
+
+impl<W: Write> Write for Plain<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write + Send> Sink for Plain<W> {}
 
 /// Error that can happen when building a `Request` object.
 #[derive(Debug)]
@@ -228,7 +253,7 @@ where
 
     Ok(Request {
         data_reader: Some(reader),
-        response_writer: Some(Box::new(writer) as Box<dyn Write + Send + 'static>),
+        response_writer: Some(Box::new(Plain(writer)) as Box<dyn Sink + 'static>),
         remote_addr,
         secure,
         method,
@@ -252,7 +277,7 @@ pub(crate) fn from_parts<W>(
     writer: W,
 ) -> Request
 where
-    W: Write + Send + 'static,
+    W: Sink + 'static,
 {
     Request {
         body_length: Some(body.len()),
@@ -440,6 +465,15 @@ impl Request {
         let mut writer = None;
         mem::swap(&mut self.response_writer, &mut writer);
         writer.unwrap()
+    }
+
+    /// bshare: take the connection's socket out of a request that has not been answered, for a
+    /// response that outlives it (an event stream written by another thread). The connection
+    /// thread closes its own copy of the socket, without a shutdown, and ends: the socket no
+    /// longer counts as a connection. `None` (and the connection closes) when the request did
+    /// not come from the bounded edge or its writer already failed.
+    pub fn into_stream(mut self) -> Option<std::net::TcpStream> {
+        self.response_writer.take()?.into_stream()
     }
 
     /// Extract the body `Reader` object from the Request.
