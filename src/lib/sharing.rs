@@ -16,6 +16,11 @@ use crate::registry::{self, Entry, RegistryError};
 /// How many fresh ids `share_session` tries when the server says one is taken.
 const ID_ATTEMPTS: usize = 3;
 
+/// The size up to which subagent sessions are added to a document: the server's default
+/// document limit. A server with a lower limit says so when it refuses the document, and the
+/// upload is tried once more with the subagents that fit under that limit.
+pub const DOCUMENT_LIMIT: u64 = crate::config::ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SharingError {
     #[error(transparent)]
@@ -192,13 +197,43 @@ pub fn resolve<'a>(shares: &'a [Share], arg: &str) -> Result<&'a Share, SharingE
     }
 }
 
-/// What `share_session` did.
+/// What `share_session` or `sync_share` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shared {
     pub share: Share,
     /// False when the session was already shared on this server and was re-synced instead.
     pub created: bool,
     pub bytes: u64,
+    /// Subagent sessions in the document.
+    pub subagents: usize,
+    /// Subagent sessions left out to stay within the document limit.
+    pub subagents_omitted: u64,
+}
+
+impl Shared {
+    /// A sentence about the subagents, for the caller to print; `None` when there are none.
+    pub fn subagents_note(&self) -> Option<String> {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        match (self.subagents as u64, self.subagents_omitted) {
+            (0, 0) => None,
+            (n, 0) => Some(format!("with {n} subagent session{}", plural(n))),
+            (n, left) => Some(format!(
+                "with {n} subagent session{}; {left} more left out to stay within the server's document limit (the page says so)",
+                plural(n)
+            )),
+        }
+    }
+}
+
+/// The limit a bshare server named when it refused a document (`... over this server's limit
+/// of N bytes`), when it is below `tried`.
+fn refused_limit(err: &ClientError, tried: u64) -> Option<u64> {
+    let ClientError::TooLarge { message, .. } = err else {
+        return None;
+    };
+    let rest = &message[message.find("limit of ")? + "limit of ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|&n| n < tried)
 }
 
 /// Share an OpenCode session on `client`'s server and record it in the registry. A session
@@ -216,19 +251,18 @@ pub fn share_session(
         .find(|e| e.server == client.server() && e.session_id == session_id);
     if let Some(entry) = existing {
         let share = Share::from_entry(&entry);
-        let (share, bytes) = sync_with(client, registry_path, opencode, &share, progress)?;
-        return Ok(Shared {
-            share,
-            created: false,
-            bytes,
-        });
+        return sync_with(client, registry_path, opencode, &share, progress);
     }
 
-    let content = opencode
-        .load(session_id)?
-        .ok_or_else(|| OpenCodeError::NoSession {
-            id: session_id.to_owned(),
-        })?;
+    let load = |limit| {
+        opencode
+            .load_with_children(session_id, limit)?
+            .ok_or_else(|| OpenCodeError::NoSession {
+                id: session_id.to_owned(),
+            })
+    };
+    let mut limit = DOCUMENT_LIMIT;
+    let mut content = load(limit)?;
     let title = content.title().to_owned();
     let now = now_millis();
     let mut attempt = 0;
@@ -242,9 +276,16 @@ pub fn share_session(
         match client.create(session_id, Some(&share_id), body.len() as u64) {
             Ok(created) => break (created, body),
             Err(e) if e.is_conflict() && attempt < ID_ATTEMPTS => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => match refused_limit(&e, limit).filter(|_| !content.children.is_empty()) {
+                Some(lower) => {
+                    limit = lower;
+                    content = load(limit)?;
+                }
+                None => return Err(e.into()),
+            },
         }
     };
+    let (subagents, subagents_omitted) = (content.children.len(), content.children_omitted);
 
     // Recorded before the upload: the secret is the only way to ever remove the share.
     let mut entry = Entry {
@@ -279,18 +320,21 @@ pub fn share_session(
         share,
         created: true,
         bytes: body.len() as u64,
+        subagents,
+        subagents_omitted,
     })
 }
 
-/// Upload the current state of a share's session again. Returns the share as now recorded.
+/// Upload the current state of a share's session again (with its subagents). The answer holds
+/// the share as now recorded.
 pub fn sync_share(
     registry_path: &Path,
     opencode: &OpenCodeData,
     share: &Share,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Share, SharingError> {
+) -> Result<Shared, SharingError> {
     let client = Client::new(&share.server)?;
-    sync_with(&client, registry_path, opencode, share, progress).map(|(share, _)| share)
+    sync_with(&client, registry_path, opencode, share, progress)
 }
 
 fn sync_with(
@@ -299,30 +343,51 @@ fn sync_with(
     opencode: &OpenCodeData,
     share: &Share,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(Share, u64), SharingError> {
+) -> Result<Shared, SharingError> {
     if share.origin == Origin::OpenCode {
         return Err(SharingError::MadeByOpenCode {
             share_id: share.share_id.clone(),
         });
     }
-    let content = opencode
-        .load(&share.session_id)?
-        .ok_or_else(|| SharingError::SessionGone {
-            share_id: share.share_id.clone(),
-            session_id: share.session_id.clone(),
-        })?;
-    let title = content.title().to_owned();
+    let load = |limit| {
+        opencode
+            .load_with_children(&share.session_id, limit)?
+            .ok_or_else(|| SharingError::SessionGone {
+                share_id: share.share_id.clone(),
+                session_id: share.session_id.clone(),
+            })
+    };
+    let mut limit = DOCUMENT_LIMIT;
     let now = now_millis();
-    let body =
-        serde_json::to_vec(&content.into_share_data(&share.share_id, share.created_at, now))?;
-    let presigned = client.presign(&share.share_id, &share.secret, body.len() as u64)?;
+    let (content, body, presigned) = loop {
+        let content = load(limit)?;
+        let body = serde_json::to_vec(&content.clone().into_share_data(
+            &share.share_id,
+            share.created_at,
+            now,
+        ))?;
+        match client.presign(&share.share_id, &share.secret, body.len() as u64) {
+            Ok(presigned) => break (content, body, presigned),
+            Err(e) => match refused_limit(&e, limit).filter(|_| !content.children.is_empty()) {
+                Some(lower) => limit = lower,
+                None => return Err(e.into()),
+            },
+        }
+    };
+    let title = content.title().to_owned();
     client.upload(&presigned.presigned_url, &body, progress)?;
     mark_uploaded(registry_path, &share.server, &share.share_id, now, &title)?;
     let mut updated = share.clone();
     updated.updated_at = now;
     updated.title = title;
     updated.session_exists = Some(true);
-    Ok((updated, body.len() as u64))
+    Ok(Shared {
+        share: updated,
+        created: false,
+        bytes: body.len() as u64,
+        subagents: content.children.len(),
+        subagents_omitted: content.children_omitted,
+    })
 }
 
 fn mark_uploaded(

@@ -58,8 +58,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         "Already shared; updated"
     };
+    let note = shared
+        .subagents_note()
+        .map_or(String::new(), |n| format!(", {n}"));
     eprintln!(
-        "{verb} \"{}\" ({} messages, {} KiB)",
+        "{verb} \"{}\" ({} messages, {} KiB{note})",
         session.title,
         session.messages,
         shared.bytes.div_ceil(1024)

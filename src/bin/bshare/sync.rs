@@ -43,10 +43,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             continue;
         }
         match sync_share(&registry, &data, share, &mut common::progress()) {
-            Ok(synced) => eprintln!(
-                "synced {} \"{}\": {}",
-                synced.share_id, synced.title, synced.url
-            ),
+            Ok(synced) => {
+                let note = synced
+                    .subagents_note()
+                    .map_or(String::new(), |n| format!(" ({n})"));
+                let s = &synced.share;
+                eprintln!("synced {} \"{}\": {}{note}", s.share_id, s.title, s.url);
+            }
             Err(e) if !args.all => return Err(e.into()),
             Err(e) => {
                 failed += 1;

@@ -204,7 +204,9 @@ impl Backend for CliBackend {
     fn load_document(&self, row: &ShareRow) -> Result<ShareData, String> {
         // The local session is what a re-sync would publish, and needs no network.
         if let Some(data) = self.opencode()?
-            && let Some(content) = data.load(&row.session_id).map_err(|e| e.to_string())?
+            && let Some(content) = data
+                .load_with_children(&row.session_id, crate::sharing::DOCUMENT_LIMIT)
+                .map_err(|e| e.to_string())?
         {
             return Ok(content.into_share_data(&row.share_id, row.created_at, row.updated_at));
         }
@@ -239,7 +241,11 @@ impl Backend for CliBackend {
         })?;
         let synced =
             sync_share(&self.registry, &data, &share, &mut |_, _| {}).map_err(|e| e.to_string())?;
-        Ok(format!("Synced {} “{}”.", synced.share_id, synced.title))
+        let note = synced
+            .subagents_note()
+            .map_or(String::new(), |n| format!(" ({n})"));
+        let s = &synced.share;
+        Ok(format!("Synced {} “{}”{note}.", s.share_id, s.title))
     }
 
     fn unshare(&self, row: &ShareRow) -> Result<String, String> {
