@@ -214,11 +214,16 @@ impl Shared {
     /// A sentence about the subagents, for the caller to print; `None` when there are none.
     pub fn subagents_note(&self) -> Option<String> {
         let plural = |n: u64| if n == 1 { "" } else { "s" };
+        const WHY: &str = "left out to stay within the server's document limit (the page says so)";
         match (self.subagents as u64, self.subagents_omitted) {
             (0, 0) => None,
             (n, 0) => Some(format!("with {n} subagent session{}", plural(n))),
+            (0, left) => Some(format!(
+                "without its {left} subagent session{}, {WHY}",
+                plural(left)
+            )),
             (n, left) => Some(format!(
-                "with {n} subagent session{}; {left} more left out to stay within the server's document limit (the page says so)",
+                "with {n} subagent session{}; {left} more {WHY}",
                 plural(n)
             )),
         }
