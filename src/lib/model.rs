@@ -53,6 +53,7 @@ pub struct ShareData {
     pub children_omitted: u64,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -32,7 +32,7 @@ pub enum Action {
 pub enum Outcome {
     Shares(Result<Vec<ShareRow>, String>),
     LocalStates(Vec<(RowKey, LocalState)>),
-    Document(RowKey, Result<ShareData, String>),
+    Document(RowKey, Result<Box<ShareData>, String>),
     Resynced(RowKey, Result<String, String>),
     Unshared(RowKey, Result<String, String>),
     Opened(RowKey, Result<(), String>),
@@ -411,7 +411,7 @@ impl App {
                     && p.row.key() == key
                 {
                     p.state = match result {
-                        Ok(doc) => PreviewState::Ready(Box::new(Preview::new(doc))),
+                        Ok(doc) => PreviewState::Ready(Box::new(Preview::new(*doc))),
                         Err(e) => {
                             self.status = Some(Status::Error(e.clone()));
                             PreviewState::Failed(e)

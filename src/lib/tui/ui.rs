@@ -596,7 +596,7 @@ mod tests {
         };
         let loading = draw(&app, 110, 30);
         assert!(loading.contains("Loading q7Xk2mPa9LzR"), "{loading}");
-        app.on_outcome(Outcome::Document(row.key(), Ok(long_fixture())));
+        app.on_outcome(Outcome::Document(row.key(), Ok(Box::new(long_fixture()))));
         insta::assert_snapshot!("preview_top", draw(&app, 110, 30));
         for _ in 0..3 {
             app.on_key(press(KeyCode::PageDown));
@@ -627,7 +627,7 @@ mod tests {
         let Action::LoadDocument(row) = app.on_key(press(KeyCode::Enter)) else {
             panic!("expected a document load");
         };
-        app.on_outcome(Outcome::Document(row.key(), Ok(doc)));
+        app.on_outcome(Outcome::Document(row.key(), Ok(Box::new(doc))));
         // Scroll until the task call is the first line of the pane.
         let mut screen = draw(&app, 110, 30);
         for _ in 0..2_000 {
