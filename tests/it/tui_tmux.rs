@@ -318,10 +318,13 @@ fn browse_filter_preview_sync_and_unshare_in_a_real_terminal() {
     tmux.keys(&["G"]);
     tmux.wait_all(&[" end ", "Want me to commit these?"]);
 
-    // Re-sync: the server gets the session again and the row no longer says "changed".
+    // Re-sync: the server gets the session again, with its explore subagent, and the row no
+    // longer says "changed".
     let before = machine.document_updated_at();
     tmux.keys(&["s"]);
-    let screen = tmux.wait_text(&format!("Synced {share_id} “Add multiply, tests and CLI”."));
+    let screen = tmux.wait_text(&format!(
+        "Synced {share_id} “Add multiply, tests and CLI” (with 1 subagent session)."
+    ));
     assert!(!screen.contains("✗"), "{screen}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("the row up to date", |s| {
