@@ -45,12 +45,36 @@ pub struct ShareData {
     pub pending_parts: Vec<Value>,
     /// Subagent sessions: children, grandchildren... in the order they were found (breadth
     /// first, each session's children oldest first).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_children"
+    )]
     pub children: Vec<ChildSession>,
     /// How many subagent sessions were left out because the document would have grown over the
     /// size limit; the page says so.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "lenient_count"
+    )]
     pub children_omitted: u64,
+}
+
+/// `children` as written by any client: a document whose field is not a list, or holds entries
+/// that are not sessions, still reads (with those left out), as it did before the field existed.
+fn lenient_children<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ChildSession>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| serde_json::from_value(item).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(Value::deserialize(d)?.as_u64().unwrap_or(0))
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
@@ -286,6 +310,17 @@ mod tests {
         assert_eq!(json["childrenOmitted"], 2);
         let back: ShareData = serde_json::from_value(json).unwrap();
         assert_eq!(back, with);
+
+        // Another client's idea of these fields never makes a document unreadable.
+        let mut odd: Value = serde_json::from_slice(&bytes).unwrap();
+        odd["children"] = "nonsense".into();
+        odd["childrenOmitted"] = "many".into();
+        let read: ShareData = serde_json::from_value(odd.clone()).unwrap();
+        assert!(read.children.is_empty() && read.children_omitted == 0);
+        odd["children"] = serde_json::json!([1, {"session": {"id": "ses_ok"}, "messages": []}, {"messages": "x"}]);
+        let read: ShareData = serde_json::from_value(odd).unwrap();
+        assert_eq!(read.children.len(), 1);
+        assert_eq!(read.children[0].id(), "ses_ok");
     }
 
     fn task(id_in_metadata: Option<&str>, output: &str) -> Value {
