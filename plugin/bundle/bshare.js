@@ -280,7 +280,8 @@ async function readSessionTree(source, sessionId, limit = DOCUMENT_LIMIT) {
   const seen = new Set([sessionId]);
   const frontier = [sessionId];
   for (let next = 0;next < frontier.length; next++) {
-    const kids = [...await source.children(frontier[next])].sort((a, b) => (a.time?.created ?? 0) - (b.time?.created ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const listed = await source.children(frontier[next]).catch(() => []);
+    const kids = [...Array.isArray(listed) ? listed : []].sort((a, b) => (a.time?.created ?? 0) - (b.time?.created ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const kid of kids) {
       if (typeof kid.id !== "string" || seen.has(kid.id))
         continue;
@@ -294,7 +295,12 @@ async function readSessionTree(source, sessionId, limit = DOCUMENT_LIMIT) {
   let used = byteSize(session) + byteSize(messages) + 1024;
   for (let i = 0;i < order.length; i++) {
     const kid = order[i];
-    const child = { session: kid, messages: await source.messages(kid.id) };
+    const messages = await source.messages(kid.id).catch(() => {
+      return;
+    });
+    if (messages === undefined)
+      continue;
+    const child = { session: kid, messages };
     const size = byteSize(child) + 1;
     if (used + size > limit) {
       childrenOmitted = order.length - i;

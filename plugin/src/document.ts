@@ -67,7 +67,10 @@ export async function readSessionTree(source: SessionSource, sessionId: string, 
   const seen = new Set<string>([sessionId]);
   const frontier = [sessionId];
   for (let next = 0; next < frontier.length; next++) {
-    const kids = [...(await source.children(frontier[next]!))].sort(
+    // An OpenCode that cannot list children (an older API, a session deleted meanwhile) still
+    // gets the session shared, without them.
+    const listed = await source.children(frontier[next]!).catch(() => [] as Session[]);
+    const kids = [...(Array.isArray(listed) ? listed : [])].sort(
       (a, b) => (a.time?.created ?? 0) - (b.time?.created ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
     );
     for (const kid of kids) {
@@ -82,7 +85,9 @@ export async function readSessionTree(source: SessionSource, sessionId: string, 
   let used = byteSize(session) + byteSize(messages) + 1024;
   for (let i = 0; i < order.length; i++) {
     const kid = order[i]!;
-    const child: ChildSession = { session: kid, messages: await source.messages(kid.id) };
+    const messages = await source.messages(kid.id).catch(() => undefined);
+    if (messages === undefined) continue; // deleted while we read
+    const child: ChildSession = { session: kid, messages };
     const size = byteSize(child) + 1;
     if (used + size > limit) {
       childrenOmitted = order.length - i;

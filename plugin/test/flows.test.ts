@@ -376,6 +376,20 @@ describe("subagents", () => {
     expect(again.indexOf("and the FIXMEs?")).toBeGreaterThan(again.indexOf('<details class="subagent"'));
   });
 
+  test("an OpenCode that cannot list a session's children still gets the session shared", async () => {
+    const h = await harness(server.baseUrl);
+    const { parent } = withSubagent(h);
+    h.opencode.childrenOf = () => {
+      throw new Error("404: no such route");
+    };
+    const answer = await h.tool("bshare_share", parent.id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, parent.id)!;
+    expect(answer).toContain(entry.url);
+    const doc = (await (await fetch(`${server.baseUrl}/api/share/${entry.shareId}`)).json()) as { children?: unknown[]; messages: unknown[] };
+    expect(doc.children).toBeUndefined();
+    expect(doc.messages.length).toBe(parent.messages.length);
+  });
+
   test("a server whose limit leaves no room for the subagents gets the session without them, and says so", async () => {
     const small = await startServer({ createLimit: 100, requestLimit: 100_000, maxDocumentBytes: 100_000 });
     try {
