@@ -55,6 +55,9 @@ pub(super) struct Summary<'a> {
     pub(super) cost: f64,
     pub(super) tokens: Tokens,
     pub(super) prompts: usize,
+    /// Subagent sessions in the document, and what their assistant messages cost.
+    pub(super) subagents: usize,
+    pub(super) subagent_cost: f64,
     pub(super) files: Vec<FileChange<'a>>,
 }
 
@@ -78,6 +81,15 @@ impl<'a> Summary<'a> {
             cost: 0.0,
             tokens: Tokens::default(),
             prompts: 0,
+            subagents: doc.children.len(),
+            subagent_cost: doc
+                .children
+                .iter()
+                .flat_map(|c| &c.messages)
+                .filter(|m| str_field(&m.info, "role") == Some("assistant"))
+                .filter_map(|m| num_field(&m.info, "cost"))
+                .filter(|c| c.is_finite() && *c > 0.0)
+                .sum(),
             files: Vec::new(),
         };
         let mut file_index: HashMap<&str, usize> = HashMap::new();
@@ -402,6 +414,18 @@ fn header(out: &mut String, s: &Summary) {
             let _ = write!(tokens, "<span><b>{}</b> {label}</span> ", thousands(n));
         }
         fact(out, "Tokens", tokens.trim_end());
+    }
+    if s.subagents > 0 {
+        let mut text = format!(
+            "{} session{}",
+            thousands(s.subagents as u64),
+            if s.subagents == 1 { "" } else { "s" }
+        );
+        if s.subagent_cost > 0.0 {
+            text.push_str(" · ");
+            text.push_str(&money(s.subagent_cost));
+        }
+        fact(out, "Subagents", &text);
     }
     out.push_str("</dl>\n");
     files_changed(out, &s.files, "files");

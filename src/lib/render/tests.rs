@@ -1017,7 +1017,7 @@ fn subagents_document() -> ShareData {
             {"session": {"id": "ses_scan", "parentID": "ses_main", "title": "Scan for TODO comments (@explore subagent)"},
              "messages": [
                 user("s1", "Please Scan for TODO comments.", 1_795_479_001_000_i64),
-                {"info": {"role": "assistant", "id": "msg_s2", "modelID": "m1", "providerID": "fake", "agent": "explore",
+                {"info": {"role": "assistant", "id": "msg_s2", "modelID": "m1", "providerID": "fake", "agent": "explore", "cost": 0.0042,
                           "time": {"created": 1_795_479_001_100_i64, "completed": 1_795_479_008_000_i64}},
                  "parts": [
                     {"type": "tool", "tool": "grep", "state": {"status": "completed", "input": {"pattern": "TODO", "path": "/work/app"},
@@ -1065,6 +1065,7 @@ fn subagents_page() {
         "collapsed by default"
     );
     assert!(html.contains("1 subagent session was left out of this share"));
+    assert!(html.contains("<dt>Subagents</dt><dd>3 sessions · $0.0042</dd>"));
     assert_page_snapshot!("subagents_page", html);
     insta::assert_snapshot!("subagents_transcript", render_transcript_markdown(&doc));
 }

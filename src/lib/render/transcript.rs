@@ -51,6 +51,14 @@ pub fn render_transcript_markdown(doc: &ShareData) -> String {
     );
     let _ = writeln!(out, "- Cost: {}", money(summary.cost));
     let _ = writeln!(out, "- Tokens: {}", summary.tokens.summary());
+    if summary.subagents > 0 {
+        let _ = writeln!(
+            out,
+            "- Subagents: {} (cost {})",
+            summary.subagents,
+            money(summary.subagent_cost)
+        );
+    }
     if !summary.files.is_empty() {
         let _ = writeln!(out, "- Files changed:");
         for f in &summary.files {
