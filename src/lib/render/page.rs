@@ -1,4 +1,5 @@
-//! The HTML page: head, session header, prompt jump list, and every message with its parts.
+//! The HTML page: head, session header, prompt jump list, and every message with its parts; a
+//! `task` call holds the subagent conversation it ran, collapsed (where: `model::SubagentPlan`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
