@@ -199,7 +199,7 @@ fn preview() {
         let mut terminal = terminal();
         terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
         let t = Instant::now();
-        app.on_outcome(Outcome::Document(row.key(), Ok(doc.clone())));
+        app.on_outcome(Outcome::Document(row.key(), Ok(Box::new(doc.clone()))));
         terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
         first.push(t.elapsed());
         for _ in 0..30 {

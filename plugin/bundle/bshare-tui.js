@@ -308,6 +308,64 @@ function privacy(options, env = process.env) {
 var NO_REDACT_WARNING = "bshare: redaction is off (option redact: false or BSHARE_NO_REDACT): sessions are uploaded with any API keys, tokens and passwords they hold";
 
 // src/document.ts
+var DOCUMENT_LIMIT = 50 * 1024 * 1024;
+var encoder = new TextEncoder;
+var byteSize = (value) => encoder.encode(JSON.stringify(value)).byteLength;
+async function readSessionTree(source, sessionId, limit = DOCUMENT_LIMIT) {
+  const [session, messages] = await Promise.all([source.session(sessionId), source.messages(sessionId)]);
+  const order = [];
+  const seen = new Set([sessionId]);
+  const frontier = [sessionId];
+  for (let next = 0;next < frontier.length; next++) {
+    const listed = await source.children(frontier[next]).catch(() => []);
+    const kids = [...Array.isArray(listed) ? listed : []].sort((a, b) => (a.time?.created ?? 0) - (b.time?.created ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const kid of kids) {
+      if (typeof kid.id !== "string" || seen.has(kid.id))
+        continue;
+      seen.add(kid.id);
+      order.push(kid);
+      frontier.push(kid.id);
+    }
+  }
+  const children = [];
+  let childrenOmitted = 0;
+  let used = byteSize(session) + byteSize(messages) + 1024;
+  for (let i = 0;i < order.length; i++) {
+    const kid = order[i];
+    const messages = await source.messages(kid.id).catch(() => {
+      return;
+    });
+    if (messages === undefined)
+      continue;
+    const child = { session: kid, messages };
+    const size = byteSize(child) + 1;
+    if (used + size > limit) {
+      childrenOmitted = order.length - i;
+      break;
+    }
+    used += size;
+    children.push(child);
+  }
+  return { session, messages, children, childrenOmitted };
+}
+function treeFields(tree) {
+  const fields = {
+    session: tree.session,
+    messages: tree.messages
+  };
+  if (tree.children.length > 0)
+    fields.children = tree.children;
+  if (tree.childrenOmitted > 0)
+    fields.childrenOmitted = tree.childrenOmitted;
+  return fields;
+}
+function refusedLimit(err, tried) {
+  if (!(err instanceof Error) || err.status !== 413)
+    return;
+  const match = /limit of (\d+) bytes/.exec(err.message);
+  const limit = match ? Number.parseInt(match[1], 10) : Number.NaN;
+  return Number.isFinite(limit) && limit < tried ? limit : undefined;
+}
 function encodeDocument(doc) {
   const body = new TextEncoder().encode(JSON.stringify(doc));
   return { body, size: body.byteLength };
@@ -319,6 +377,9 @@ function v2Source(client) {
     },
     async messages(id) {
       return unwrap(await client.session.messages({ sessionID: id }), "the messages of session", id);
+    },
+    async children(id) {
+      return unwrap(await client.session.children({ sessionID: id }), "the subagent sessions of session", id);
     }
   };
 }
@@ -1109,6 +1170,7 @@ class Sharer {
   creating = new Set;
   lastSyncFailure = new Map;
   unrecorded = new Map;
+  parents = new Map;
   constructor(deps) {
     this.deps = deps;
     this.debouncer = new Debouncer((sessionId) => this.resyncQuietly(sessionId), deps.debounce ?? DEFAULT_DEBOUNCE);
@@ -1184,18 +1246,19 @@ class Sharer {
   async resync(sessionId) {
     let entry;
     try {
-      entry = this.lookup(sessionId);
+      entry = this.lookup(sessionId) ?? await this.sharedAncestor(sessionId);
       if (entry === undefined)
         return;
       await this.upload(entry);
       return { ok: true, url: entry.url, message: `Updated ${entry.url}` };
     } catch (err) {
       if (entry !== undefined && err instanceof ShareApiError && err.shareGone) {
+        const shared = entry;
         const current = (() => {
           try {
-            return this.lookup(sessionId);
+            return this.lookup(shared.sessionId);
           } catch {
-            return entry;
+            return shared;
           }
         })();
         if (current?.shareId !== entry.shareId)
@@ -1212,10 +1275,12 @@ class Sharer {
     try {
       const props = event.properties ?? {};
       switch (event.type) {
+        case "session.created":
         case "session.updated": {
           const info = props.info;
           if (typeof info?.id !== "string")
             return;
+          this.rememberParent(info.id, info.parentID);
           const shareUrl = info.share?.url;
           if (typeof shareUrl === "string" && shareUrl !== "") {
             this.onOpenCodeShare(info.id, shareUrl);
@@ -1295,14 +1360,27 @@ class Sharer {
     })();
   }
   async create(sessionId, shareId) {
-    const [session, messages] = await Promise.all([
-      this.deps.source.session(sessionId),
-      this.deps.source.messages(sessionId)
-    ]);
     const now = Date.now();
-    const doc = this.prepare({ shareId, sessionId, createdAt: now, updatedAt: now, session, messages });
-    const { body, size } = encodeDocument(doc);
-    const created = await this.deps.api.create({ sessionId, shareId, size });
+    let limit = DOCUMENT_LIMIT;
+    let doc;
+    let body;
+    let created;
+    for (;; ) {
+      const tree = await readSessionTree(this.deps.source, sessionId, limit);
+      doc = this.prepare({ shareId, sessionId, createdAt: now, updatedAt: now, ...treeFields(tree) });
+      const encoded = encodeDocument(doc);
+      body = encoded.body;
+      try {
+        created = await this.deps.api.create({ sessionId, shareId, size: encoded.size });
+        break;
+      } catch (err) {
+        const lower = tree.children.length > 0 ? refusedLimit(err, limit) : undefined;
+        if (lower === undefined)
+          throw err;
+        limit = lower;
+      }
+    }
+    const session = doc.session;
     const entry = {
       shareId: created.shareId,
       sessionId,
@@ -1330,22 +1408,34 @@ class Sharer {
     return entry;
   }
   async upload(entry) {
-    const [session, messages] = await Promise.all([
-      this.deps.source.session(entry.sessionId),
-      this.deps.source.messages(entry.sessionId)
-    ]);
     const now = Date.now();
-    const doc = this.prepare({
-      shareId: entry.shareId,
-      sessionId: entry.sessionId,
-      createdAt: entry.createdAt,
-      updatedAt: now,
-      session,
-      messages
-    });
-    const { body, size } = encodeDocument(doc);
-    const fresh = await this.deps.api.presign(entry.shareId, entry.secret, size);
-    await this.deps.api.upload(fresh.presignedUrl, body);
+    let limit = DOCUMENT_LIMIT;
+    for (;; ) {
+      const tree = await readSessionTree(this.deps.source, entry.sessionId, limit);
+      const doc = this.prepare({
+        shareId: entry.shareId,
+        sessionId: entry.sessionId,
+        createdAt: entry.createdAt,
+        updatedAt: now,
+        ...treeFields(tree)
+      });
+      const { body, size } = encodeDocument(doc);
+      let fresh;
+      try {
+        fresh = await this.deps.api.presign(entry.shareId, entry.secret, size);
+      } catch (err) {
+        const lower = tree.children.length > 0 ? refusedLimit(err, limit) : undefined;
+        if (lower === undefined)
+          throw err;
+        limit = lower;
+        continue;
+      }
+      await this.deps.api.upload(fresh.presignedUrl, body);
+      await this.recordUpload(entry, tree.session, now);
+      return;
+    }
+  }
+  async recordUpload(entry, session, now) {
     const title = typeof session.title === "string" ? session.title : entry.title;
     if (this.unrecorded.has(entry.sessionId)) {
       this.unrecorded.set(entry.sessionId, { ...entry, title, updatedAt: now });
@@ -1375,6 +1465,30 @@ class Sharer {
       this.lastSyncFailure.set(sessionId, outcome.message);
       await this.tell({ variant: "error", title: TITLE, message: outcome.message });
     }
+  }
+  rememberParent(sessionId, parentID) {
+    if (this.parents.size >= 1e4)
+      this.parents.clear();
+    this.parents.set(sessionId, typeof parentID === "string" && parentID !== "" ? parentID : null);
+  }
+  async sharedAncestor(sessionId) {
+    let id = sessionId;
+    for (let depth = 0;depth < 8; depth++) {
+      if (!this.parents.has(id)) {
+        const session = await this.deps.source.session(id).catch(() => {
+          return;
+        });
+        this.rememberParent(id, session?.parentID);
+      }
+      const parent = this.parents.get(id);
+      if (parent === null || parent === undefined)
+        return;
+      const entry = this.lookup(parent);
+      if (entry !== undefined)
+        return entry;
+      id = parent;
+    }
+    return;
   }
   lookup(sessionId) {
     const fromFile = findBySession(readRegistry(this.deps.registryPath), this.server, sessionId);

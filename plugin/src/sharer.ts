@@ -11,7 +11,15 @@ import { ShareApi, ShareApiError } from "./api.js";
 import type { CopyResult } from "./clipboard.js";
 import { NO_REDACT_WARNING, type Privacy } from "./config.js";
 import { Debouncer, type DebounceOptions } from "./debounce.js";
-import { encodeDocument, type SessionSource, type ShareData } from "./document.js";
+import {
+  DOCUMENT_LIMIT,
+  encodeDocument,
+  readSessionTree,
+  refusedLimit,
+  type SessionSource,
+  type ShareData,
+  treeFields,
+} from "./document.js";
 import { redactor } from "./redact.js";
 import {
   findBySession,
@@ -78,6 +86,11 @@ export class Sharer {
   private readonly lastSyncFailure = new Map<string, string>();
   /** Shares created by this process whose registry write failed: still usable until exit. */
   private readonly unrecorded = new Map<string, RegistryEntry>();
+  /**
+   * The parent of each session seen (`null`: none), from OpenCode's events or asked once: a
+   * subagent's changes re-sync the shared session whose `task` call runs it.
+   */
+  private readonly parents = new Map<string, string | null>();
 
   constructor(private readonly deps: SharerDeps) {
     this.debouncer = new Debouncer((sessionId) => this.resyncQuietly(sessionId), deps.debounce ?? DEFAULT_DEBOUNCE);
@@ -161,22 +174,26 @@ export class Sharer {
     };
   }
 
-  /** Uploads the current session now if it is shared; `undefined` when it is not. */
+  /**
+   * Uploads the current session now if it is shared, or the shared session it is a subagent of;
+   * `undefined` when neither is.
+   */
   async resync(sessionId: string): Promise<Outcome | undefined> {
     let entry: RegistryEntry | undefined;
     try {
-      entry = this.lookup(sessionId);
+      entry = this.lookup(sessionId) ?? (await this.sharedAncestor(sessionId));
       if (entry === undefined) return undefined;
       await this.upload(entry);
       return { ok: true, url: entry.url, message: `Updated ${entry.url}` };
     } catch (err) {
       if (entry !== undefined && err instanceof ShareApiError && err.shareGone) {
         // Unshared meanwhile (a command, the CLI): nothing went wrong.
+        const shared = entry;
         const current = (() => {
           try {
-            return this.lookup(sessionId);
+            return this.lookup(shared.sessionId);
           } catch {
-            return entry;
+            return shared;
           }
         })();
         if (current?.shareId !== entry.shareId) return undefined;
@@ -192,9 +209,11 @@ export class Sharer {
     try {
       const props = (event.properties ?? {}) as Record<string, unknown>;
       switch (event.type) {
+        case "session.created":
         case "session.updated": {
-          const info = props.info as { id?: unknown; share?: { url?: unknown } } | undefined;
+          const info = props.info as { id?: unknown; parentID?: unknown; share?: { url?: unknown } } | undefined;
           if (typeof info?.id !== "string") return;
+          this.rememberParent(info.id, info.parentID);
           const shareUrl = info.share?.url;
           if (typeof shareUrl === "string" && shareUrl !== "") {
             this.onOpenCodeShare(info.id, shareUrl);
@@ -277,16 +296,33 @@ export class Sharer {
     })();
   }
 
-  /** Creates the share, records it, uploads the document. Throws on failure. */
+  /**
+   * Creates the share, records it, uploads the document (with the session's subagents). Throws on
+   * failure.
+   */
   private async create(sessionId: string, shareId: string): Promise<RegistryEntry> {
-    const [session, messages] = await Promise.all([
-      this.deps.source.session(sessionId),
-      this.deps.source.messages(sessionId),
-    ]);
     const now = Date.now();
-    const doc = this.prepare({ shareId, sessionId, createdAt: now, updatedAt: now, session, messages });
-    const { body, size } = encodeDocument(doc);
-    const created = await this.deps.api.create({ sessionId, shareId, size });
+    let limit = DOCUMENT_LIMIT;
+    let doc: ShareData;
+    let body: Uint8Array;
+    let created: Awaited<ReturnType<ShareApi["create"]>>;
+    for (;;) {
+      const tree = await readSessionTree(this.deps.source, sessionId, limit);
+      // Redacted whole, subagents included, each time: a retry uploads a smaller document.
+      doc = this.prepare({ shareId, sessionId, createdAt: now, updatedAt: now, ...treeFields(tree) });
+      const encoded = encodeDocument(doc);
+      body = encoded.body;
+      try {
+        created = await this.deps.api.create({ sessionId, shareId, size: encoded.size });
+        break;
+      } catch (err) {
+        // A server with a lower limit than the default names it: try once more within it.
+        const lower = tree.children.length > 0 ? refusedLimit(err, limit) : undefined;
+        if (lower === undefined) throw err;
+        limit = lower;
+      }
+    }
+    const session = doc.session;
     const entry: RegistryEntry = {
       shareId: created.shareId,
       sessionId,
@@ -316,24 +352,40 @@ export class Sharer {
     return entry;
   }
 
-  /** Uploads the current document of a shared session through a fresh upload URL. */
+  /**
+   * Uploads the current document of a shared session (with its subagents) through a fresh upload
+   * URL.
+   */
   private async upload(entry: RegistryEntry): Promise<void> {
-    const [session, messages] = await Promise.all([
-      this.deps.source.session(entry.sessionId),
-      this.deps.source.messages(entry.sessionId),
-    ]);
     const now = Date.now();
-    const doc = this.prepare({
-      shareId: entry.shareId,
-      sessionId: entry.sessionId,
-      createdAt: entry.createdAt,
-      updatedAt: now,
-      session,
-      messages,
-    });
-    const { body, size } = encodeDocument(doc);
-    const fresh = await this.deps.api.presign(entry.shareId, entry.secret, size);
-    await this.deps.api.upload(fresh.presignedUrl, body);
+    let limit = DOCUMENT_LIMIT;
+    for (;;) {
+      const tree = await readSessionTree(this.deps.source, entry.sessionId, limit);
+      // Redacted whole, subagents included, each time: a retry uploads a smaller document.
+      const doc = this.prepare({
+        shareId: entry.shareId,
+        sessionId: entry.sessionId,
+        createdAt: entry.createdAt,
+        updatedAt: now,
+        ...treeFields(tree),
+      });
+      const { body, size } = encodeDocument(doc);
+      let fresh: Awaited<ReturnType<ShareApi["presign"]>>;
+      try {
+        fresh = await this.deps.api.presign(entry.shareId, entry.secret, size);
+      } catch (err) {
+        const lower = tree.children.length > 0 ? refusedLimit(err, limit) : undefined;
+        if (lower === undefined) throw err;
+        limit = lower;
+        continue;
+      }
+      await this.deps.api.upload(fresh.presignedUrl, body);
+      await this.recordUpload(entry, tree.session, now);
+      return;
+    }
+  }
+
+  private async recordUpload(entry: RegistryEntry, session: ShareData["session"], now: number): Promise<void> {
     const title = typeof session.title === "string" ? session.title : entry.title;
     if (this.unrecorded.has(entry.sessionId)) {
       this.unrecorded.set(entry.sessionId, { ...entry, title, updatedAt: now });
@@ -363,6 +415,29 @@ export class Sharer {
       this.lastSyncFailure.set(sessionId, outcome.message);
       await this.tell({ variant: "error", title: TITLE, message: outcome.message });
     }
+  }
+
+  private rememberParent(sessionId: string, parentID: unknown): void {
+    // Bounded: a long-running OpenCode sees many sessions; forgetting only costs a lookup.
+    if (this.parents.size >= 10_000) this.parents.clear();
+    this.parents.set(sessionId, typeof parentID === "string" && parentID !== "" ? parentID : null);
+  }
+
+  /** The registry entry of the nearest shared ancestor of a subagent session, if any. */
+  private async sharedAncestor(sessionId: string): Promise<RegistryEntry | undefined> {
+    let id = sessionId;
+    for (let depth = 0; depth < 8; depth++) {
+      if (!this.parents.has(id)) {
+        const session = await this.deps.source.session(id).catch(() => undefined);
+        this.rememberParent(id, session?.parentID);
+      }
+      const parent = this.parents.get(id);
+      if (parent === null || parent === undefined) return undefined;
+      const entry = this.lookup(parent);
+      if (entry !== undefined) return entry;
+      id = parent;
+    }
+    return undefined;
   }
 
   private lookup(sessionId: string): RegistryEntry | undefined {

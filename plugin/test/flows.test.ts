@@ -311,6 +311,114 @@ describe("re-sync", () => {
   });
 });
 
+describe("subagents", () => {
+  /** The long session under a fresh id, and the explore subagent its task call ran. */
+  function withSubagent(h: Harness): { parent: FixtureSession; child: FixtureSession } {
+    const id = sessionId();
+    const childId = `${id}sub`;
+    const parent = h.opencode.add(new FixtureSession(long, id));
+    for (const m of parent.messages) {
+      for (const p of m.parts as Array<{ tool?: string; state?: { metadata?: Record<string, unknown>; output?: string } }>) {
+        if (p.tool === "task" && p.state) {
+          p.state.metadata = { ...p.state.metadata, sessionId: childId, parentSessionId: id };
+          p.state.output = p.state.output?.replace("ses_df513f00effeN6zuJLa81BZRUQ", childId);
+        }
+      }
+    }
+    const child = new FixtureSession(
+      {
+        ...short,
+        sessionId: childId,
+        session: { ...short.session, id: childId, parentID: id, title: "Scan for TODO comments (@explore subagent)" },
+        messages: [],
+      },
+      childId,
+    );
+    child.addUserMessage("[sub-1] Find every TODO comment in the repository and report file:line for each.");
+    child.messages.push({
+      info: { id: "msg_sub2", sessionID: childId, role: "assistant", modelID: "m1", providerID: "fake", agent: "explore", time: { created: Date.now() } },
+      parts: [
+        {
+          id: "prt_sub2a", sessionID: childId, messageID: "msg_sub2", type: "tool", tool: "grep", callID: "call_sub1_0_0",
+          state: { status: "completed", input: { pattern: "TODO" }, output: "Found 1 matches\n/home/dev/calc/src/cli.py:\n  Line 7: # TODO: support floats", metadata: { matches: 1 }, title: "TODO", time: { start: 1, end: 2 } },
+        },
+      ],
+    } as unknown as (typeof child.messages)[number]);
+    h.opencode.add(child);
+    return { parent, child };
+  }
+
+  test("a share carries the session's subagents; the page nests each under its task call", async () => {
+    const h = await harness(server.baseUrl);
+    const { parent, child } = withSubagent(h);
+    const answer = await h.tool("bshare_share", parent.id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, parent.id)!;
+    expect(answer).toContain(entry.url);
+    const doc = (await (await fetch(`${server.baseUrl}/api/share/${entry.shareId}`)).json()) as {
+      children?: Array<{ session: { id: string; parentID?: string }; messages: unknown[] }>;
+      childrenOmitted?: number;
+    };
+    expect(doc.children?.map((c) => c.session.id)).toEqual([child.id]);
+    expect(doc.children?.[0]?.session.parentID).toBe(parent.id);
+    expect(doc.children?.[0]?.messages.length).toBe(2);
+    expect(doc.childrenOmitted).toBeUndefined();
+
+    const html = (await page(entry.url)).text;
+    const task = html.indexOf('<span class="tt">Scan for TODO comments</span>');
+    const nested = html.indexOf('<details class="subagent"', task);
+    const grep = html.indexOf("Line 7: # TODO: support floats", nested);
+    const taskEnd = html.indexOf("</div></details>\n</div>", grep);
+    expect(task).toBeGreaterThan(0);
+    expect(nested).toBeGreaterThan(task);
+    expect(grep).toBeGreaterThan(nested);
+    expect(taskEnd).toBeGreaterThan(grep);
+
+    // The subagent goes on: its events re-sync the shared session it belongs to.
+    const m = child.addUserMessage("[sub-resync] and the FIXMEs?");
+    await h.event("message.updated", { info: m.info });
+    await h.sharer.idle();
+    const again = (await page(entry.url)).text;
+    expect(again.indexOf("and the FIXMEs?")).toBeGreaterThan(again.indexOf('<details class="subagent"'));
+  });
+
+  test("an OpenCode that cannot list a session's children still gets the session shared", async () => {
+    const h = await harness(server.baseUrl);
+    const { parent } = withSubagent(h);
+    h.opencode.childrenOf = () => {
+      throw new Error("404: no such route");
+    };
+    const answer = await h.tool("bshare_share", parent.id);
+    const entry = findBySession(readRegistry(h.registry), server.baseUrl, parent.id)!;
+    expect(answer).toContain(entry.url);
+    const doc = (await (await fetch(`${server.baseUrl}/api/share/${entry.shareId}`)).json()) as { children?: unknown[]; messages: unknown[] };
+    expect(doc.children).toBeUndefined();
+    expect(doc.messages.length).toBe(parent.messages.length);
+  });
+
+  test("a server whose limit leaves no room for the subagents gets the session without them, and says so", async () => {
+    const small = await startServer({ createLimit: 100, requestLimit: 100_000, maxDocumentBytes: 100_000 });
+    try {
+      const h = await harness(small.baseUrl);
+      const { parent, child } = withSubagent(h);
+      // A subagent too large for that server (its document stays far below the default limit).
+      child.addUserMessage("x".repeat(60_000));
+      await h.tool("bshare_share", parent.id);
+      const entry = findBySession(readRegistry(h.registry), small.baseUrl, parent.id)!;
+      const doc = (await (await fetch(`${small.baseUrl}/api/share/${entry.shareId}`)).json()) as {
+        children?: unknown[];
+        childrenOmitted?: number;
+        messages: unknown[];
+      };
+      expect(doc.children).toBeUndefined();
+      expect(doc.childrenOmitted).toBe(1);
+      expect(doc.messages.length).toBe(parent.messages.length);
+      expect((await page(entry.url)).text).toContain("1 subagent session was left out of this share");
+    } finally {
+      await small.stop();
+    }
+  });
+});
+
 describe("shares deleted behind the plugin's back", () => {
   async function shareThenDeleteOnServer(h: Harness, id: string) {
     await h.tool("bshare_share", id);

@@ -4,15 +4,18 @@
 //   - the TUI plugin's slash commands show in the prompt's autocomplete (the TUI in tmux), and
 //     share and unshare an imported session with toasts;
 //   - OpenCode's own `/share` becomes a bshare share (`opencode serve`, a session shared through
-//     OpenCode's API with `enterprise.url` pointing at a local stand-in for OpenCode's service).
+//     OpenCode's API with `enterprise.url` pointing at a local stand-in for OpenCode's service),
+//     and a session whose task call ran a subagent is shared with the subagent's session, read
+//     through OpenCode's own API.
 // Needs no model and no network.
 
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findBySession, readRegistry } from "../src/registry.ts";
 import { bshareBinary, type RunningServer, readAddress, startServer } from "./server.ts";
-import { loadFixture, tempDir, until } from "./support.ts";
+import { DATA_DIR, loadFixture, tempDir, until } from "./support.ts";
 
 const opencode = process.env.BSHARE_TEST_OPENCODE;
 
@@ -49,6 +52,51 @@ function userHome(): { home: string; project: string; env: Record<string, string
     JSON.stringify({ packages: { "": { dependencies: { "@opencode-ai/plugin": "*" } } } }),
   );
   return { home, project, env, cleanup: dir.cleanup };
+}
+
+/**
+ * Sessions of the test data's OpenCode database as `opencode import` files (`{info, messages}`),
+ * moved to `directory`: what `opencode export` would have written.
+ */
+function exportsFromTestData(ids: string[], directory: string, into: string): string[] {
+  const unpacked = tempDir("bshare-oc-data-");
+  try {
+    const tar = Bun.spawnSync(["tar", "-xzf", join(DATA_DIR, "opencode-1.18.33-datadir.tar.gz"), "-C", unpacked.path]);
+    if (tar.exitCode !== 0) throw new Error(`could not unpack the test data: ${tar.stderr.toString()}`);
+    const db = new Database(join(unpacked.path, "opencode", "opencode.db"), { readonly: true });
+    try {
+      return ids.map((id) => {
+        const s = db
+          .query("SELECT id, slug, project_id, parent_id, title, version, time_created, time_updated FROM session WHERE id = ?")
+          .get(id) as Record<string, string | number | null>;
+        const info: Record<string, unknown> = {
+          id: s.id,
+          slug: s.slug,
+          projectID: s.project_id,
+          directory,
+          title: s.title,
+          version: s.version,
+          time: { created: s.time_created, updated: s.time_updated },
+        };
+        if (s.parent_id) info.parentID = s.parent_id;
+        const messages = (
+          db.query("SELECT id, data FROM message WHERE session_id = ? ORDER BY time_created, id").all(id) as Array<{ id: string; data: string }>
+        ).map((m) => ({
+          info: { ...JSON.parse(m.data), id: m.id, sessionID: id },
+          parts: (db.query("SELECT id, data FROM part WHERE message_id = ? ORDER BY id").all(m.id) as Array<{ id: string; data: string }>).map(
+            (p) => ({ ...JSON.parse(p.data), id: p.id, sessionID: id, messageID: m.id }),
+          ),
+        }));
+        const file = join(into, `${id}.json`);
+        writeFileSync(file, JSON.stringify({ info, messages }));
+        return file;
+      });
+    } finally {
+      db.close();
+    }
+  } finally {
+    unpacked.cleanup();
+  }
 }
 
 describe("inside OpenCode", () => {
@@ -212,6 +260,85 @@ describe("inside OpenCode", () => {
         const share = entry()!;
         expect(share.shareId).toBe(session.id.slice(-8));
         await until(async () => (await fetch(share.url)).status === 200, "the share page", 30_000);
+      } finally {
+        oc.kill();
+        await oc.exited;
+        service.stop(true);
+        u.cleanup();
+      }
+    }, 150_000);
+
+    test("a session whose task call ran a subagent is shared with the subagent's session", async () => {
+      const { opencode: bin } = required();
+      const u = userHome();
+      const parentId = "ses_df514140fffe4u9ZGLczLpllLo";
+      const childId = "ses_df513f00effeN6zuJLa81BZRUQ";
+      for (const file of exportsFromTestData([parentId, childId], u.project, u.home)) {
+        const imported = Bun.spawnSync([bin, "import", file], { cwd: u.project, env: u.env, timeout: 60_000 });
+        expect(imported.stdout.toString()).toContain("Imported session");
+      }
+      let servicePort = 0;
+      const service = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        async fetch(req: Request): Promise<Response> {
+          const url = new URL(req.url);
+          if (req.method === "POST" && url.pathname === "/api/share") {
+            return Response.json({ id: "svc23456", url: `http://127.0.0.1:${servicePort}/s/svc23456`, secret: "svc" });
+          }
+          return Response.json({});
+        },
+      });
+      servicePort = service.port ?? 0;
+      writeFileSync(
+        join(u.project, "opencode.json"),
+        JSON.stringify({ enterprise: { url: `http://127.0.0.1:${servicePort}` }, share: "manual" }),
+      );
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      const oc = Bun.spawn([bin, "serve", "--port", String(port), "--hostname", "127.0.0.1"], {
+        cwd: u.project,
+        env: { ...u.env, BETTER_SHARE_BASE_URL: bshareServer.baseUrl },
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      try {
+        const api = `http://127.0.0.1:${port}`;
+        const q = `?directory=${encodeURIComponent(u.project)}`;
+        await until(async () => {
+          try {
+            return (await fetch(`${api}/session${q}`, { signal: AbortSignal.timeout(3_000) })).ok;
+          } catch {
+            return false;
+          }
+        }, "opencode serve", 60_000);
+        const shared = await fetch(`${api}/session/${parentId}/share${q}`, { method: "POST" });
+        expect(shared.ok).toBe(true);
+
+        const registry = join(u.home, ".local", "share", "bshare", "shares.json");
+        const entry = () => {
+          try {
+            return findBySession(readRegistry(registry), bshareServer.baseUrl, parentId);
+          } catch {
+            return undefined;
+          }
+        };
+        await until(() => entry() !== undefined, "the plugin's registry entry", 30_000);
+        const share = entry()!;
+        type Doc = { children?: Array<{ session: { id: string; parentID?: string }; messages: Array<{ parts: Array<{ tool?: string }> }> }> };
+        let doc: Doc = {};
+        await until(async () => {
+          const res = await fetch(`${bshareServer.baseUrl}/api/share/${share.shareId}`);
+          if (!res.ok) return false;
+          doc = (await res.json()) as Doc;
+          return (doc.children?.length ?? 0) > 0;
+        }, "the document with its subagent", 30_000);
+        expect(doc.children?.map((c) => c.session.id)).toEqual([childId]);
+        expect(doc.children?.[0]?.session.parentID).toBe(parentId);
+        expect(doc.children?.[0]?.messages.flatMap((m) => m.parts).some((p) => p.tool === "grep")).toBe(true);
+        const html = await (await fetch(share.url)).text();
+        const nested = html.indexOf('<details class="subagent"');
+        expect(nested).toBeGreaterThan(html.indexOf('<span class="tt">Scan for TODO comments</span>'));
+        expect(html.indexOf("Line 7: # TODO: support floats", nested)).toBeGreaterThan(nested);
       } finally {
         oc.kill();
         await oc.exited;

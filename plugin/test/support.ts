@@ -64,6 +64,13 @@ export class FakeOpencode {
     return session;
   }
 
+  /** What OpenCode's `session.children` answers: the sessions whose `parentID` is `id`. */
+  childrenOf(id: string): ShareData["session"][] {
+    return [...this.sessions.values()]
+      .filter((s) => (s.session as { parentID?: string }).parentID === id)
+      .map((s) => structuredClone(s.session));
+  }
+
   get client(): PluginInput["client"] {
     const find = (id: string) => this.sessions.get(id);
     const notFound = { data: undefined, error: { name: "NotFoundError", data: { message: "Session not found" } }, response: { status: 404 } };
@@ -76,6 +83,9 @@ export class FakeOpencode {
         messages: async ({ path }: { path: { id: string } }) => {
           const s = find(path.id);
           return s ? { data: structuredClone(s.messages) } : notFound;
+        },
+        children: async ({ path }: { path: { id: string } }) => {
+          return find(path.id) ? { data: this.childrenOf(path.id) } : notFound;
         },
       },
       tui: {
@@ -106,6 +116,11 @@ export class FakeOpencode {
         messages: async ({ sessionID }: { sessionID: string }) => {
           const s = find(sessionID);
           return s ? { data: structuredClone(s.messages) } : { error: { name: "NotFoundError" }, response: { status: 404 } };
+        },
+        children: async ({ sessionID }: { sessionID: string }) => {
+          return find(sessionID)
+            ? { data: this.childrenOf(sessionID) }
+            : { error: { name: "NotFoundError" }, response: { status: 404 } };
         },
       },
     };

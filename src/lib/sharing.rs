@@ -53,6 +53,8 @@ pub struct Review {
     pub share_id: Option<String>,
     pub bytes: u64,
     pub messages: usize,
+    /// Subagent sessions the document would carry.
+    pub subagents: usize,
     /// False when the user opted out of redaction: nothing would be removed.
     pub redact: bool,
     pub report: Report,
@@ -71,13 +73,15 @@ pub fn review_session(
         .shares
         .into_iter()
         .find(|e| e.server == server && e.session_id == session_id);
+    // With its subagents, as an upload would send them: a secret in one of them is found too.
     let content = opencode
-        .load(session_id)?
+        .load_with_children(session_id, DOCUMENT_LIMIT)?
         .ok_or_else(|| OpenCodeError::NoSession {
             id: session_id.to_owned(),
         })?;
     let title = content.title().to_owned();
     let messages = content.messages.len();
+    let subagents = content.children.len();
     let now = now_millis();
     let (share_id, created_at) = match &existing {
         Some(e) => (e.share_id.clone(), e.created_at),
@@ -92,6 +96,7 @@ pub fn review_session(
         share_id: existing.map(|e| e.share_id),
         bytes: body.len() as u64,
         messages,
+        subagents,
         redact: privacy.redact,
         report,
     })
@@ -99,6 +104,11 @@ pub fn review_session(
 
 /// How many fresh ids `share_session` tries when the server says one is taken.
 const ID_ATTEMPTS: usize = 3;
+
+/// The size up to which subagent sessions are added to a document: the server's default
+/// document limit. A server with a lower limit says so when it refuses the document, and the
+/// upload is tried once more with the subagents that fit under that limit.
+pub const DOCUMENT_LIMIT: u64 = crate::config::ServerConfig::DEFAULT_MAX_DOCUMENT_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SharingError {
@@ -281,15 +291,50 @@ pub fn resolve<'a>(shares: &'a [Share], arg: &str) -> Result<&'a Share, SharingE
     }
 }
 
-/// What `share_session` did.
+/// What `share_session` or `sync_share` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shared {
     pub share: Share,
     /// False when the session was already shared on this server and was re-synced instead.
     pub created: bool,
     pub bytes: u64,
-    /// What redaction removed from this upload.
+    /// What redaction removed from this upload (subagent sessions included).
     pub report: Report,
+    /// Subagent sessions in the document.
+    pub subagents: usize,
+    /// Subagent sessions left out to stay within the document limit.
+    pub subagents_omitted: u64,
+}
+
+impl Shared {
+    /// A sentence about the subagents, for the caller to print; `None` when there are none.
+    pub fn subagents_note(&self) -> Option<String> {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        const WHY: &str = "left out to stay within the server's document limit (the page says so)";
+        match (self.subagents as u64, self.subagents_omitted) {
+            (0, 0) => None,
+            (n, 0) => Some(format!("with {n} subagent session{}", plural(n))),
+            (0, left) => Some(format!(
+                "without its {left} subagent session{}, {WHY}",
+                plural(left)
+            )),
+            (n, left) => Some(format!(
+                "with {n} subagent session{}; {left} more {WHY}",
+                plural(n)
+            )),
+        }
+    }
+}
+
+/// The limit a bshare server named when it refused a document (`... over this server's limit
+/// of N bytes`), when it is below `tried`.
+fn refused_limit(err: &ClientError, tried: u64) -> Option<u64> {
+    let ClientError::TooLarge { message, .. } = err else {
+        return None;
+    };
+    let rest = &message[message.find("limit of ")? + "limit of ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|&n| n < tried)
 }
 
 /// Share an OpenCode session on `client`'s server and record it in the registry. A session
@@ -308,20 +353,18 @@ pub fn share_session(
         .find(|e| e.server == client.server() && e.session_id == session_id);
     if let Some(entry) = existing {
         let share = Share::from_entry(&entry);
-        let synced = sync_with(client, registry_path, opencode, &share, privacy, progress)?;
-        return Ok(Shared {
-            share: synced.share,
-            created: false,
-            bytes: synced.bytes,
-            report: synced.report,
-        });
+        return sync_with(client, registry_path, opencode, &share, privacy, progress);
     }
 
-    let content = opencode
-        .load(session_id)?
-        .ok_or_else(|| OpenCodeError::NoSession {
-            id: session_id.to_owned(),
-        })?;
+    let load = |limit| {
+        opencode
+            .load_with_children(session_id, limit)?
+            .ok_or_else(|| OpenCodeError::NoSession {
+                id: session_id.to_owned(),
+            })
+    };
+    let mut limit = DOCUMENT_LIMIT;
+    let mut content = load(limit)?;
     let title = content.title().to_owned();
     let now = now_millis();
     let mut attempt = 0;
@@ -335,9 +378,16 @@ pub fn share_session(
         match client.create(session_id, Some(&share_id), body.len() as u64) {
             Ok(created) => break (created, body, report),
             Err(e) if e.is_conflict() && attempt < ID_ATTEMPTS => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => match refused_limit(&e, limit).filter(|_| !content.children.is_empty()) {
+                Some(lower) => {
+                    limit = lower;
+                    content = load(limit)?;
+                }
+                None => return Err(e.into()),
+            },
         }
     };
+    let (subagents, subagents_omitted) = (content.children.len(), content.children_omitted);
 
     // Recorded before the upload: the secret is the only way to ever remove the share.
     let mut entry = Entry {
@@ -374,27 +424,20 @@ pub fn share_session(
         created: true,
         bytes: body.len() as u64,
         report,
+        subagents,
+        subagents_omitted,
     })
 }
 
-/// What `sync_share` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Synced {
-    /// The share as now recorded.
-    pub share: Share,
-    pub bytes: u64,
-    /// What redaction removed from this upload.
-    pub report: Report,
-}
-
-/// Upload the current state of a share's session again.
+/// Upload the current state of a share's session again (with its subagents, redacted as
+/// `privacy` says). The answer holds the share as now recorded.
 pub fn sync_share(
     registry_path: &Path,
     opencode: &OpenCodeData,
     share: &Share,
     privacy: &Privacy,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Synced, SharingError> {
+) -> Result<Shared, SharingError> {
     let client = Client::new(&share.server)?;
     sync_with(&client, registry_path, opencode, share, privacy, progress)
 }
@@ -406,33 +449,52 @@ fn sync_with(
     share: &Share,
     privacy: &Privacy,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Synced, SharingError> {
+) -> Result<Shared, SharingError> {
     if share.origin == Origin::OpenCode {
         return Err(SharingError::MadeByOpenCode {
             share_id: share.share_id.clone(),
         });
     }
-    let content = opencode
-        .load(&share.session_id)?
-        .ok_or_else(|| SharingError::SessionGone {
-            share_id: share.share_id.clone(),
-            session_id: share.session_id.clone(),
-        })?;
-    let title = content.title().to_owned();
+    let load = |limit| {
+        opencode
+            .load_with_children(&share.session_id, limit)?
+            .ok_or_else(|| SharingError::SessionGone {
+                share_id: share.share_id.clone(),
+                session_id: share.session_id.clone(),
+            })
+    };
+    let mut limit = DOCUMENT_LIMIT;
     let now = now_millis();
-    let doc = content.into_share_data(&share.share_id, share.created_at, now);
-    let (body, report) = privacy.prepare(&doc)?;
-    let presigned = client.presign(&share.share_id, &share.secret, body.len() as u64)?;
+    // Redaction runs on the whole document, subagents included, every time it is rebuilt: a
+    // retry under a lower limit uploads a different (smaller) document.
+    let (content, body, report, presigned) = loop {
+        let content = load(limit)?;
+        let doc = content
+            .clone()
+            .into_share_data(&share.share_id, share.created_at, now);
+        let (body, report) = privacy.prepare(&doc)?;
+        match client.presign(&share.share_id, &share.secret, body.len() as u64) {
+            Ok(presigned) => break (content, body, report, presigned),
+            Err(e) => match refused_limit(&e, limit).filter(|_| !content.children.is_empty()) {
+                Some(lower) => limit = lower,
+                None => return Err(e.into()),
+            },
+        }
+    };
+    let title = content.title().to_owned();
     client.upload(&presigned.presigned_url, &body, progress)?;
     mark_uploaded(registry_path, &share.server, &share.share_id, now, &title)?;
     let mut updated = share.clone();
     updated.updated_at = now;
     updated.title = title;
     updated.session_exists = Some(true);
-    Ok(Synced {
+    Ok(Shared {
         share: updated,
+        created: false,
         bytes: body.len() as u64,
         report,
+        subagents: content.children.len(),
+        subagents_omitted: content.children_omitted,
     })
 }
 

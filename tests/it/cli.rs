@@ -13,6 +13,8 @@ use crate::support::{Env, Server, Stores};
 
 const SHORT: &str = "ses_df514253affeB36ro8YNVEUXH4";
 const LONG: &str = "ses_df514140fffe4u9ZGLczLpllLo";
+/// The explore subagent the long session's `task` call ran.
+const CHILD: &str = "ses_df513f00effeN6zuJLa81BZRUQ";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Layout {
@@ -559,6 +561,197 @@ fn ls_works_without_opencode_data() {
     std::fs::remove_dir_all(m.opencode_dir()).unwrap();
     let (table, _) = m.ok(&["ls"]);
     assert!(table.contains("List comprehension vs map"), "{table}");
+}
+
+/// The task tool boxes of a page, by their title, each with the subagent conversation nested in
+/// it (its `details.subagent` child), if any.
+fn task_calls(page: &crate::html::Node) -> Vec<(String, Option<&crate::html::Node>)> {
+    page.select("div", "t-task")
+        .into_iter()
+        .map(|tool| {
+            let title = tool
+                .select("span", "tt")
+                .first()
+                .map(|t| t.text())
+                .unwrap_or_default();
+            let nested = tool
+                .elements()
+                .find(|n| n.tag == "details" && n.has_class("subagent"));
+            (title, nested)
+        })
+        .collect()
+}
+
+/// `bshare share` sends the session's subagents along (OpenCode's own protocol never does), and
+/// the page holds the explore subagent's whole conversation, its own tool calls and their output,
+/// inside the task call that ran it, collapsed; `bshare sync` sends what the subagent did since.
+#[test]
+fn share_includes_subagent_sessions_under_their_task_calls() {
+    let m = Machine::new(Layout::Sqlite);
+    let (link, stderr) = m.ok(&["share", LONG]);
+    assert!(stderr.contains("with 1 subagent session"), "{stderr}");
+    let id = share_id_of(&link);
+    let stored = m.client().document(&id).unwrap();
+    assert_eq!(stored.children.len(), 1);
+    assert_eq!(stored.children[0].id(), CHILD);
+    assert_eq!(stored.children[0].messages, m.local(CHILD).messages);
+    assert_eq!(stored.children_omitted, 0);
+
+    let html = crate::support::get(link.trim()).text();
+    let page = crate::html::parse(&html);
+    let calls = task_calls(&page);
+    assert_eq!(calls.len(), 1, "one task call in the session");
+    let (title, nested) = &calls[0];
+    assert_eq!(title, "Scan for TODO comments");
+    let nested = nested.expect("the subagent's conversation inside its task call");
+    assert_eq!(nested.attr("open"), None, "collapsed by default");
+    assert!(
+        nested
+            .text()
+            .contains("Scan for TODO comments (@explore subagent)")
+    );
+    // The subagent's messages, its grep call with the call's output, rendered like any tool.
+    assert_eq!(nested.select("article", "msg").len(), 3);
+    let greps: Vec<_> = nested
+        .select("div", "t-search")
+        .into_iter()
+        .filter(|t| t.select("span", "tn")[0].text() == "grep")
+        .collect();
+    assert_eq!(greps.len(), 1);
+    let output = greps[0].select("pre", "out")[0].text();
+    assert!(
+        output.contains("/src/cli.py:\n  Line 7: # TODO: support floats"),
+        "{output}"
+    );
+    // Only there: the main conversation has no grep call with that output of its own.
+    let everywhere = page
+        .select("pre", "out")
+        .into_iter()
+        .filter(|p| p.text().contains("Line 7: # TODO: support floats"))
+        .count();
+    assert_eq!(everywhere, 1);
+
+    let md = crate::support::get(&format!("{}.md", link.trim())).text();
+    let quoted = md
+        .find("> **Subagent conversation: Scan for TODO comments")
+        .unwrap();
+    assert!(
+        md[quoted..].contains(">   Line 7: # TODO: support floats"),
+        "{md}"
+    );
+
+    // The subagent goes on (as when the task is resumed); a sync sends it.
+    m.add_message(CHILD, "and the FIXMEs?");
+    let (_, stderr) = m.ok(&["sync", &id]);
+    assert!(stderr.contains("with 1 subagent session"), "{stderr}");
+    let page = crate::html::parse(&crate::support::get(link.trim()).text());
+    let calls = task_calls(&page);
+    assert!(calls[0].1.unwrap().text().contains("and the FIXMEs?"));
+}
+
+/// On a server whose document limit leaves no room for the subagent, the share is made without
+/// it, and both the command and the page say it was left out.
+#[test]
+fn subagents_that_would_pass_the_server_limit_are_left_out_and_said_so() {
+    let probe = Machine::new(Layout::Sqlite);
+    let alone = serde_json::to_vec(&probe.local(LONG).into_share_data("abcdefghijkl", 0, 0))
+        .unwrap()
+        .len();
+    let limit = (alone + 600).to_string();
+    let m = Machine::with_server(
+        Layout::Sqlite,
+        Stores::Embedded,
+        &["--max-document-bytes", &limit],
+    );
+    let (link, stderr) = m.ok(&["share", LONG]);
+    assert!(
+        stderr.contains(
+            "without its 1 subagent session, left out to stay within the server's document limit"
+        ),
+        "{stderr}"
+    );
+    let stored = m.client().document(&share_id_of(&link)).unwrap();
+    assert!(stored.children.is_empty());
+    assert_eq!(stored.children_omitted, 1);
+    let html = crate::support::get(link.trim()).text();
+    assert!(
+        html.contains("1 subagent session was left out of this share"),
+        "{html:.300}"
+    );
+    let (_, stderr) = m.ok(&["sync", &share_id_of(&link)]);
+    assert!(
+        stderr.contains("without its 1 subagent session"),
+        "{stderr}"
+    );
+}
+
+/// A secret a subagent saw is removed like one in the main conversation: the review counts it,
+/// the stored document's subagent holds only the placeholder, and a sync redacts what the
+/// subagent said since.
+#[test]
+fn secrets_in_a_subagent_session_are_redacted_before_upload() {
+    let m = Machine::new(Layout::Sqlite);
+    let secrets = crate::redaction::secrets();
+    m.add_message(CHILD, &crate::redaction::session_text());
+    let n = secrets.entries.len();
+
+    let (out, _) = m.ok(&["share", LONG, "--dry-run"]);
+    assert!(out.contains("with 1 subagent session"), "{out}");
+    assert!(
+        out.contains(&format!("{n} secrets would be removed")),
+        "{out}"
+    );
+    for (_, secret, _) in &secrets.entries {
+        assert!(!out.contains(secret.as_str()), "the review shows {secret}");
+    }
+
+    let (link, stderr) = m.ok(&["share", LONG]);
+    assert!(stderr.contains("with 1 subagent session"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Removed {n} secrets before upload")),
+        "{stderr}"
+    );
+    let id = share_id_of(&link);
+    let objects = m.stores.dir.path().join("server/objects/sessions");
+    let stored = std::fs::read_to_string(
+        objects.join(format!("{}.json", bshare::model::case_safe_stem(&id))),
+    )
+    .unwrap();
+    let doc: ShareData = serde_json::from_str(&stored).unwrap();
+    assert_eq!(doc.children.len(), 1);
+    let child = serde_json::to_string(&doc.children[0]).unwrap();
+    for (rule, secret, _) in &secrets.entries {
+        assert!(!stored.contains(secret.as_str()), "stored {rule}: {secret}");
+        assert!(
+            child.contains(&format!("[REDACTED:{rule}]")),
+            "the subagent lacks the placeholder of {rule}"
+        );
+    }
+    assert_eq!(doc.redaction.unwrap().total(), n as u64);
+    let page = crate::support::get(link.trim()).text();
+    assert!(!page.contains(secrets.entries[0].1.as_str()));
+    assert!(page.contains(&format!("{n} secrets were removed before this was shared")));
+
+    // What the subagent says later is redacted on sync too.
+    let (rule, secret, line) = &secrets.entries[0];
+    m.add_message(CHILD, &format!("once more: {line}"));
+    let (_, stderr) = m.ok(&["sync", &id]);
+    assert!(stderr.contains("with 1 subagent session"), "{stderr}");
+    let stored = std::fs::read_to_string(
+        objects.join(format!("{}.json", bshare::model::case_safe_stem(&id))),
+    )
+    .unwrap();
+    assert!(!stored.contains(secret.as_str()), "synced {rule}: {secret}");
+    let doc: ShareData = serde_json::from_str(&stored).unwrap();
+    assert!(
+        serde_json::to_string(&doc.children[0])
+            .unwrap()
+            .contains(&format!(
+                "once more: {}",
+                line.replace(secret.as_str(), &format!("[REDACTED:{rule}]"))
+            )),
+        "{stored:.400}"
+    );
 }
 
 #[test]

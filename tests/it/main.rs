@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod edge;
 mod fake_model;
+mod html;
 mod live;
 mod opencode_e2e;
 mod plugin_install;

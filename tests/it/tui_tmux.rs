@@ -318,13 +318,21 @@ fn browse_filter_preview_sync_and_unshare_in_a_real_terminal() {
     tmux.keys(&["G"]);
     tmux.wait_all(&[" end ", "Want me to commit these?"]);
 
-    // Re-sync: the server gets the session again and the row no longer says "changed".
+    // Re-sync: the server gets the session again, with its explore subagent, and the row no
+    // longer says "changed".
     let before = machine.document_updated_at();
     // The first upload in this run is reviewed first: size, messages, secrets found.
     tmux.keys(&["s"]);
-    tmux.wait_all(&["Review before upload", "No secrets found.", "y upload"]);
+    tmux.wait_all(&[
+        "Review before upload",
+        "with 1 subagent session",
+        "No secrets found.",
+        "y upload",
+    ]);
     tmux.keys(&["y"]);
-    let screen = tmux.wait_text(&format!("Synced {share_id} “Add multiply, tests and CLI”."));
+    let screen = tmux.wait_text(&format!(
+        "Synced {share_id} “Add multiply, tests and CLI” (with 1 subagent session)."
+    ));
     assert!(!screen.contains("✗"), "{screen}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("the row up to date", |s| {

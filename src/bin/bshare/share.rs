@@ -91,8 +91,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         "Already shared; updated"
     };
+    let note = shared
+        .subagents_note()
+        .map_or(String::new(), |n| format!(", {n}"));
     eprintln!(
-        "{verb} \"{}\" ({} messages, {} KiB)",
+        "{verb} \"{}\" ({} messages, {} KiB{note})",
         session.title,
         session.messages,
         shared.bytes.div_ceil(1024)
@@ -131,8 +134,13 @@ fn print_review(review: &Review) {
         None => format!("{} (a new share)", review.server),
     };
     println!("Would upload \"{}\" to {target}", review.title);
+    let subagents = match review.subagents {
+        0 => String::new(),
+        1 => ", with 1 subagent session".to_owned(),
+        n => format!(", with {n} subagent sessions"),
+    };
     println!(
-        "  {} messages, {} KiB ({} bytes)",
+        "  {} messages{subagents}, {} KiB ({} bytes)",
         review.messages,
         review.bytes.div_ceil(1024),
         review.bytes

@@ -48,10 +48,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         match sync_share(&registry, &data, share, &privacy, &mut common::progress()) {
             Ok(synced) => {
-                eprintln!(
-                    "synced {} \"{}\": {}",
-                    synced.share.share_id, synced.share.title, synced.share.url
-                );
+                let note = synced
+                    .subagents_note()
+                    .map_or(String::new(), |n| format!(" ({n})"));
+                let s = &synced.share;
+                eprintln!("synced {} \"{}\": {}{note}", s.share_id, s.title, s.url);
                 common::report_removed(&synced.report);
             }
             Err(e) if !args.all => return Err(e.into()),

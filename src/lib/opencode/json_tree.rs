@@ -160,7 +160,12 @@ pub fn load(storage: &Path, session_id: &str) -> Result<Option<SessionContent>, 
         messages.push(MessageWithParts { info, parts });
     }
     messages.sort_by(|a, b| text(&a.info["id"]).cmp(&text(&b.info["id"])));
-    Ok(Some(SessionContent { session, messages }))
+    Ok(Some(SessionContent {
+        session,
+        messages,
+        children: Vec::new(),
+        children_omitted: 0,
+    }))
 }
 
 pub fn shares(storage: &Path) -> Result<Vec<OpenCodeShare>, OpenCodeError> {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::model::{MessageWithParts, ShareData};
+use crate::model::{ChildSession, MessageWithParts, ShareData};
 
 /// Environment variable naming OpenCode's data directory (the flag `--opencode-dir` wins).
 pub const DIR_ENV: &str = "BSHARE_OPENCODE_DIR";
@@ -83,11 +83,17 @@ pub struct SessionInfo {
     pub messages: usize,
 }
 
-/// A whole session: OpenCode's `Session` object and its messages in order.
+/// A whole session: OpenCode's `Session` object and its messages in order, and (from
+/// [`OpenCodeData::load_with_children`]) its subagents' sessions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionContent {
     pub session: Value,
     pub messages: Vec<MessageWithParts>,
+    /// Sessions whose `parentID` leads back to this one, breadth first, oldest first among
+    /// siblings.
+    pub children: Vec<ChildSession>,
+    /// Subagent sessions left out to keep the document within its size limit.
+    pub children_omitted: u64,
 }
 
 impl SessionContent {
@@ -108,6 +114,8 @@ impl SessionContent {
             updated_at,
             session: self.session,
             messages: self.messages,
+            children: self.children,
+            children_omitted: self.children_omitted,
             ..ShareData::default()
         }
     }
@@ -202,6 +210,71 @@ impl OpenCodeData {
             Layout::Sqlite(db) => sqlite::load(db, session_id),
             Layout::JsonTree(storage) => json_tree::load(storage, session_id),
         }
+    }
+
+    /// The whole session with the sessions its `task` calls created (their `parentID` is this
+    /// session), and theirs, recursively. Children are added breadth first, each session's
+    /// oldest first, while the document stays within `limit` bytes; once one does not fit, it
+    /// and every session not yet added are counted in `children_omitted` instead.
+    pub fn load_with_children(
+        &self,
+        session_id: &str,
+        limit: u64,
+    ) -> Result<Option<SessionContent>, OpenCodeError> {
+        let Some(mut content) = self.load(session_id)? else {
+            return Ok(None);
+        };
+        let sessions = self.sessions()?;
+        let mut kids: std::collections::HashMap<&str, Vec<&SessionInfo>> =
+            std::collections::HashMap::new();
+        for s in &sessions {
+            if let Some(parent) = s.parent_id.as_deref() {
+                kids.entry(parent).or_default().push(s);
+            }
+        }
+        if !kids.contains_key(session_id) {
+            return Ok(Some(content));
+        }
+        for list in kids.values_mut() {
+            list.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        }
+        // Every descendant, breadth first; `seen` cuts the cycles a damaged database could hold.
+        let mut order: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        seen.insert(session_id);
+        let mut next = 0;
+        let mut frontier = vec![session_id];
+        while next < frontier.len() {
+            let parent = frontier[next];
+            next += 1;
+            for child in kids.get(parent).into_iter().flatten() {
+                if seen.insert(&child.id) {
+                    order.push(&child.id);
+                    frontier.push(&child.id);
+                }
+            }
+        }
+        // The main session's own size, plus room for the envelope (ids, times, field names).
+        let mut used = serde_json::to_vec(&content.session).map_or(0, |b| b.len())
+            + serde_json::to_vec(&content.messages).map_or(0, |b| b.len())
+            + 1024;
+        for (i, id) in order.iter().enumerate() {
+            let Some(child) = self.load(id)? else {
+                continue; // deleted while we read
+            };
+            let child = ChildSession {
+                session: child.session,
+                messages: child.messages,
+            };
+            let size = serde_json::to_vec(&child).map_or(usize::MAX, |b| b.len()) + 1;
+            if used.saturating_add(size) as u64 > limit {
+                content.children_omitted = (order.len() - i) as u64;
+                break;
+            }
+            used += size;
+            content.children.push(child);
+        }
+        Ok(Some(content))
     }
 
     /// The shares OpenCode made itself.
@@ -313,6 +386,120 @@ pub(crate) mod tests {
             updated: 0,
             messages: 0,
         }
+    }
+
+    const LONG: &str = "ses_df514140fffe4u9ZGLczLpllLo";
+    const CHILD: &str = "ses_df513f00effeN6zuJLa81BZRUQ";
+
+    /// The long session's `task` call ran an explore subagent: it comes with the session, whole,
+    /// and its task part names it.
+    fn assert_long_with_its_subagent(content: &SessionContent) {
+        assert_eq!(content.children.len(), 1);
+        assert_eq!(content.children_omitted, 0);
+        let child = &content.children[0];
+        assert_eq!(child.id(), CHILD);
+        assert_eq!(child.session["parentID"], LONG);
+        assert_eq!(child.messages.len(), 3);
+        let grep = child.messages[1]
+            .parts
+            .iter()
+            .find(|p| p["tool"] == "grep")
+            .expect("the subagent's grep call");
+        assert!(
+            grep["state"]["output"]
+                .as_str()
+                .unwrap()
+                .contains("Line 7: # TODO: support floats")
+        );
+        let task = content
+            .messages
+            .iter()
+            .flat_map(|m| &m.parts)
+            .find(|p| p["tool"] == "task")
+            .unwrap();
+        assert_eq!(crate::model::task_session_id(task), Some(CHILD));
+    }
+
+    #[test]
+    fn subagent_sessions_come_with_their_parent_from_the_database() {
+        let (_tmp, dir) = unpack_datadir();
+        let data = OpenCodeData::open(&dir).unwrap();
+        let content = data.load_with_children(LONG, u64::MAX).unwrap().unwrap();
+        assert_long_with_its_subagent(&content);
+        // Plain `load` and sessions without subagents carry none.
+        assert!(data.load(LONG).unwrap().unwrap().children.is_empty());
+        let short = data
+            .load_with_children("ses_df514253affeB36ro8YNVEUXH4", u64::MAX)
+            .unwrap()
+            .unwrap();
+        assert!(short.children.is_empty() && short.children_omitted == 0);
+        // A child's own subagents are its children, not its parent's.
+        let child = data.load_with_children(CHILD, u64::MAX).unwrap().unwrap();
+        assert!(child.children.is_empty());
+    }
+
+    #[test]
+    fn subagent_sessions_come_with_their_parent_from_the_json_tree() {
+        let (_tmp, dir) = unpack_datadir();
+        let db = OpenCodeData::open(&dir).unwrap();
+        let tree = tempfile::tempdir().unwrap();
+        let storage = tree.path().join("storage");
+        for id in [LONG, CHILD, "ses_df514253affeB36ro8YNVEUXH4"] {
+            let c = db.load(id).unwrap().unwrap();
+            json_tree::write_session(&storage, &c.session, &c.messages).unwrap();
+        }
+        let data = OpenCodeData::open(tree.path()).unwrap();
+        assert!(matches!(data.layout(), Layout::JsonTree(_)));
+        let content = data.load_with_children(LONG, u64::MAX).unwrap().unwrap();
+        assert_long_with_its_subagent(&content);
+        assert_eq!(
+            content,
+            db.load_with_children(LONG, u64::MAX).unwrap().unwrap()
+        );
+    }
+
+    #[test]
+    fn subagents_stop_at_the_document_limit_and_say_how_many_were_left_out() {
+        let (_tmp, dir) = unpack_datadir();
+        let data = OpenCodeData::open(&dir).unwrap();
+        let full = data.load_with_children(LONG, u64::MAX).unwrap().unwrap();
+        let alone = serde_json::to_vec(&full.clone().into_share_data("x", 0, 0))
+            .unwrap()
+            .len()
+            - serde_json::to_vec(&full.children).unwrap().len();
+        let tight = data
+            .load_with_children(LONG, alone as u64 + 1024)
+            .unwrap()
+            .unwrap();
+        assert!(tight.children.is_empty());
+        assert_eq!(tight.children_omitted, 1);
+        assert_eq!(tight.messages, full.messages);
+        let doc = tight.into_share_data("x", 0, 0);
+        let json: Value = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["childrenOmitted"], 1);
+        assert!(json.get("children").is_none());
+    }
+
+    /// Subagents of subagents come too, breadth first; a cycle (a damaged database) ends.
+    #[test]
+    fn subagents_of_subagents_come_too_and_cycles_end() {
+        let (_tmp, dir) = unpack_datadir();
+        let db = dir.join("opencode.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        // A grandchild under the explore session, and the main session's own row pointing back
+        // at the grandchild.
+        conn.execute_batch(&format!(
+            "INSERT INTO session (id, project_id, slug, directory, title, version, parent_id, time_created, time_updated)
+             SELECT 'ses_grandchild', project_id, 'g', directory, 'Deeper', version, '{CHILD}', time_created + 1, time_updated
+             FROM session WHERE id = '{CHILD}';
+             UPDATE session SET parent_id = 'ses_grandchild' WHERE id = '{LONG}';"
+        ))
+        .unwrap();
+        drop(conn);
+        let data = OpenCodeData::open(&dir).unwrap();
+        let content = data.load_with_children(LONG, u64::MAX).unwrap().unwrap();
+        let ids: Vec<&str> = content.children.iter().map(ChildSession::id).collect();
+        assert_eq!(ids, [CHILD, "ses_grandchild"]);
     }
 
     #[test]

@@ -125,7 +125,12 @@ pub fn load(db: &Path, session_id: &str) -> Result<Option<SessionContent>, OpenC
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Some(SessionContent { session, messages }))
+        Ok(Some(SessionContent {
+            session,
+            messages,
+            children: Vec::new(),
+            children_omitted: 0,
+        }))
     })
 }
 

@@ -20,6 +20,8 @@
 //! - a missing, mistyped or unknown field changes what is shown, never whether the page renders;
 //! - the output depends only on the document (times come from it, in UTC), so pages can be
 //!   cached and snapshot-tested;
+//! - each subagent session of the document is rendered once, nested at most
+//!   `model::MAX_NESTING` deep, whatever its calls claim (`model::SubagentPlan`);
 //! - highlighting is bounded per block and per page (see [`highlight`]), so render time grows
 //!   with the document's size and not with syntect's speed on it.
 

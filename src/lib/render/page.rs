@@ -1,4 +1,5 @@
-//! The HTML page: head, session header, prompt jump list, and every message with its parts.
+//! The HTML page: head, session header, prompt jump list, and every message with its parts; a
+//! `task` call holds the subagent conversation it ran, collapsed (where: `model::SubagentPlan`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,7 +14,7 @@ use super::util::{
     thousands, time_field, utc_datetime, utc_time,
 };
 use super::{PageContext, stylesheet_path};
-use crate::model::{MessageWithParts, ShareData};
+use crate::model::{ChildSession, MessageWithParts, ShareData, SubagentPlan};
 
 /// State of one page render: the output and what it may still spend on highlighting.
 pub struct Page<'a> {
@@ -27,6 +28,12 @@ pub struct Page<'a> {
     md_blocks: usize,
     /// Date of the last message shown; a message on another day shows its date too.
     last_date: Option<String>,
+    /// The document's subagent sessions and where each is shown.
+    children: &'a [ChildSession],
+    plan: SubagentPlan,
+    /// The session being rendered (0: the main one, `k + 1`: `children[k]`), and the message
+    /// and part within it: where a `task` call looks up the conversation to nest under it.
+    at: (usize, usize, usize),
 }
 
 impl Page<'_> {
@@ -49,6 +56,9 @@ pub(super) struct Summary<'a> {
     pub(super) cost: f64,
     pub(super) tokens: Tokens,
     pub(super) prompts: usize,
+    /// Subagent sessions in the document, and what their assistant messages cost.
+    pub(super) subagents: usize,
+    pub(super) subagent_cost: f64,
     pub(super) files: Vec<FileChange<'a>>,
 }
 
@@ -72,6 +82,15 @@ impl<'a> Summary<'a> {
             cost: 0.0,
             tokens: Tokens::default(),
             prompts: 0,
+            subagents: doc.children.len(),
+            subagent_cost: doc
+                .children
+                .iter()
+                .flat_map(|c| &c.messages)
+                .filter(|m| str_field(&m.info, "role") == Some("assistant"))
+                .filter_map(|m| num_field(&m.info, "cost"))
+                .filter(|c| c.is_finite() && *c > 0.0)
+                .sum(),
             files: Vec::new(),
         };
         let mut file_index: HashMap<&str, usize> = HashMap::new();
@@ -207,6 +226,9 @@ pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
             .created
             .and_then(utc_datetime)
             .map(|d| d[..10].to_string()),
+        children: &doc.children,
+        plan: SubagentPlan::of(doc),
+        at: (0, 0, 0),
     };
     let description = description(doc, &summary);
     let share_url = Some(ctx.share_url).filter(|u| markdown::safe_href(u).is_some());
@@ -216,8 +238,10 @@ pub fn render_page(doc: &ShareData, ctx: &PageContext) -> String {
     jump_list(&mut page.out, doc);
     page.out.push_str(MAIN_OPEN);
     for (i, m) in doc.messages.iter().enumerate() {
+        page.at = (0, i, 0);
         message(&mut page, i + 1, m);
     }
+    loose_subagents(&mut page, doc.children_omitted);
     page.out.push_str(MAIN_CLOSE);
     foot(&mut page.out, share_url);
     page.out
@@ -272,6 +296,69 @@ pub fn messages_from<'a>(html: &'a [u8], after: &str) -> &'a [u8] {
         .rposition(|w| w == b"<article")
         .unwrap_or(0);
     &body[start..]
+}
+
+/// Subagent sessions no call on the page names (or nested too deep to show under theirs), and
+/// how many were left out of the document.
+fn loose_subagents(page: &mut Page, omitted: u64) {
+    let loose = std::mem::take(&mut page.plan.loose);
+    if !loose.is_empty() {
+        page.out
+            .push_str("<div class=\"divider\">Subagent sessions not shown under a call</div>\n");
+        for k in loose {
+            subagent(page, k);
+        }
+    }
+    if omitted > 0 {
+        let _ = writeln!(
+            page.out,
+            "<p class=\"note\">{} subagent session{} left out of this share: with {} the document would have been over the size limit.</p>",
+            thousands(omitted),
+            if omitted == 1 { " was" } else { "s were" },
+            if omitted == 1 { "it" } else { "them" }
+        );
+    }
+}
+
+/// The subagent conversation a `task` call ran, nested in its tool box, when the document has it.
+pub fn nested_subagent(page: &mut Page) {
+    let (session, message, part) = page.at;
+    if let Some(k) = page.plan.under(session, message, part) {
+        subagent(page, k);
+    }
+}
+
+/// One subagent session as a collapsed conversation: its messages rendered like the main
+/// session's, with anchors of their own (`s<k>-m<n>`).
+fn subagent(page: &mut Page, k: usize) {
+    let children = page.children;
+    let Some(child) = children.get(k) else {
+        return;
+    };
+    let n = child.messages.len();
+    let _ = write!(
+        page.out,
+        "<details class=\"subagent\" id=\"s{}\"><summary>Subagent conversation · ",
+        k + 1
+    );
+    if let Some(title) = nonempty(&child.session, "title") {
+        escape_into(&mut page.out, &one_line(title, 160));
+        page.out.push_str(" · ");
+    }
+    let _ = write!(
+        page.out,
+        "{} message{}</summary>\n<div class=\"sub\">\n",
+        thousands(n as u64),
+        if n == 1 { "" } else { "s" }
+    );
+    // The child names its own model and agent on its first message; the parent goes on as it was.
+    let saved = (page.at, page.last_model.take(), page.last_agent.take());
+    for (i, m) in child.messages.iter().enumerate() {
+        page.at = (k + 1, i, 0);
+        message(page, i + 1, m);
+    }
+    (page.at, page.last_model, page.last_agent) = saved;
+    page.out.push_str("</div></details>\n");
 }
 
 fn description(doc: &ShareData, s: &Summary) -> String {
@@ -387,6 +474,18 @@ fn header(out: &mut String, s: &Summary) {
         }
         fact(out, "Tokens", tokens.trim_end());
     }
+    if s.subagents > 0 {
+        let mut text = format!(
+            "{} session{}",
+            thousands(s.subagents as u64),
+            if s.subagents == 1 { "" } else { "s" }
+        );
+        if s.subagent_cost > 0.0 {
+            text.push_str(" · ");
+            text.push_str(&money(s.subagent_cost));
+        }
+        fact(out, "Subagents", &text);
+    }
     out.push_str("</dl>\n");
     files_changed(out, &s.files, "files");
     out.push_str("</header>\n");
@@ -485,12 +584,24 @@ fn message<'a>(page: &mut Page<'a>, n: usize, m: &'a MessageWithParts) {
         "assistant" => "assistant",
         _ => "other",
     };
-    let data_id = message_id(m, n);
+    // Messages of subagent sessions have anchors of their own, `s<k>-m<n>`; only the main
+    // session's carry a `data-id` (what the live-follow script asks for what follows).
+    let anchor = match page.at.0 {
+        0 => format!("m{n}"),
+        s => format!("s{s}-m{n}"),
+    };
+    let data_id = (page.at.0 == 0).then(|| message_id(m, n));
     let out = &mut page.out;
-    let _ = write!(
-        out,
-        "<article class=\"msg {class}\" id=\"m{n}\" data-id=\"{data_id}\">\n<div class=\"mh\"><a class=\"anchor\" href=\"#m{n}\">#{n}</a> <span class=\"role\">"
-    );
+    let _ = match &data_id {
+        Some(data_id) => write!(
+            out,
+            "<article class=\"msg {class}\" id=\"{anchor}\" data-id=\"{data_id}\">\n<div class=\"mh\"><a class=\"anchor\" href=\"#{anchor}\">#{n}</a> <span class=\"role\">"
+        ),
+        None => write!(
+            out,
+            "<article class=\"msg {class}\" id=\"{anchor}\">\n<div class=\"mh\"><a class=\"anchor\" href=\"#{anchor}\">#{n}</a> <span class=\"role\">"
+        ),
+    };
     match role {
         "user" => out.push_str("User"),
         "assistant" => out.push_str("Assistant"),
@@ -534,7 +645,8 @@ fn message<'a>(page: &mut Page<'a>, n: usize, m: &'a MessageWithParts) {
         out.push_str("</span>");
     }
     out.push_str("</div>\n");
-    for part in &m.parts {
+    for (i, part) in m.parts.iter().enumerate() {
+        page.at.2 = i;
         self::part(page, part, role);
     }
     if let Some(err) = info.get("error").filter(|e| !e.is_null()) {

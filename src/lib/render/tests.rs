@@ -410,7 +410,7 @@ fn hostile_document() -> ShareData {
         evil_tool(
             "task",
             json!({"description": e("taskdesc"), "prompt": evil_markdown("taskprompt"), "subagent_type": e("subagent")}),
-            json!({}),
+            json!({"sessionId": e("childid")}),
             "completed",
         ),
         evil_tool(
@@ -428,8 +428,25 @@ fn hostile_document() -> ShareData {
         json!({"type": "compaction", "auto": true}),
         json!({"type": e("parttype"), "payload": e("unknownpart")}),
     ];
+    let child_parts = vec![
+        json!({"type": "text", "text": evil_markdown("childtext")}),
+        evil_tool(
+            "bash",
+            json!({"command": e("childcommand")}),
+            json!({"output": e("childoutput"), "exit": 0}),
+            "completed",
+        ),
+    ];
     let doc = json!({
         "shareId": e("shareid"), "sessionId": e("sessionid"), "createdAt": 0, "updatedAt": 1,
+        "children": [
+            {"session": {"id": e("childid"), "title": e("childtitle"), "parentID": e("sessionid")},
+             "messages": [{"info": {"role": "assistant", "agent": e("childagent"), "modelID": e("childmodel")},
+                           "parts": child_parts}]},
+            {"session": {"id": e("looseid"), "title": e("loosetitle")},
+             "messages": [{"info": {"role": e("looserole")}, "parts": []}]},
+        ],
+        "childrenOmitted": 3,
         "session": {"title": e("title"), "version": e("version"), "directory": e("dir"),
                     "model": {"id": e("sessionmodel")}},
         "messages": [
@@ -533,12 +550,26 @@ fn hostile_documents_render_inert_and_visible() {
         "role",
         "otherrole",
         "useragent",
+        "childtitle",
+        "childtext",
+        "childcommand",
+        "childoutput",
+        "childagent",
+        "childmodel",
+        "loosetitle",
+        "looserole",
     ] {
         assert!(
             text.contains(&format!("{tag}&lt;script&gt;alert(")),
             "escaped text of {tag} is not visible"
         );
     }
+    // The subagent's conversation is nested in its task call, the other one after the rest.
+    let task = html.find("taskdesc&lt;script&gt;").unwrap();
+    let child = html.find("childoutput&lt;script&gt;").unwrap();
+    let loose = html.find("loosetitle&lt;script&gt;").unwrap();
+    assert!(task < child && child < loose);
+    assert!(html.contains("3 subagent sessions were left out of this share"));
     // Links with bad targets keep their text but lose the link.
     assert!(html.contains("link0") && html.contains("link4"));
     assert!(html.contains("<a href=\"https://example.com/&quot;onmouseover=&quot;alert(1)\" rel=\"nofollow noopener noreferrer\">ok</a>"));
@@ -551,6 +582,7 @@ fn hostile_documents_render_inert_and_visible() {
         md.contains("title<script>"),
         "the transcript is text and keeps text as written"
     );
+    assert!(md.contains("childoutput<script>"), "{md}");
 }
 
 #[test]
@@ -1093,4 +1125,90 @@ fn messages_have_stable_ids_and_fragments_start_at_one() {
         html.contains("id=\"m1\" data-id=\"m1\">") && html.contains("id=\"m2\" data-id=\"m2\">")
     );
     assert_inert(&html);
+}
+
+/// A session whose task calls ran subagents: one with a subagent of its own, one whose session
+/// was left out of the document, and a child no call names.
+fn subagents_document() -> ShareData {
+    let task = |id: &str, desc: &str, result: &str| {
+        json!({"type": "tool", "tool": "task", "callID": format!("call_{id}"),
+            "state": {"status": "completed",
+                "input": {"description": desc, "prompt": format!("Please {desc}."), "subagent_type": "explore"},
+                "output": format!("<task id=\"{id}\" state=\"completed\">\n<task_result>\n{result}\n</task_result>\n</task>"),
+                "metadata": {"sessionId": id}, "title": desc,
+                "time": {"start": 1_795_479_001_000_i64, "end": 1_795_479_009_000_i64}}})
+    };
+    let user = |id: &str, text: &str, at: i64| {
+        json!({"info": {"role": "user", "id": format!("msg_{id}"), "time": {"created": at}, "agent": "explore"},
+               "parts": [{"type": "text", "text": text}]})
+    };
+    serde_json::from_value(json!({
+        "shareId": "Subagnt1", "sessionId": "ses_main", "createdAt": 1_795_479_000_000_i64, "updatedAt": 1_795_479_100_000_i64,
+        "session": {"id": "ses_main", "title": "Find the TODOs", "directory": "/work/app", "version": "1.18.33"},
+        "messages": [
+            {"info": {"role": "user", "id": "msg_1", "time": {"created": 1_795_479_000_000_i64}, "agent": "build"},
+             "parts": [{"type": "text", "text": "Find every TODO and the tests that cover them."}]},
+            {"info": {"role": "assistant", "id": "msg_2", "modelID": "m1", "providerID": "fake", "agent": "build",
+                      "time": {"created": 1_795_479_000_500_i64, "completed": 1_795_479_010_000_i64}},
+             "parts": [
+                task("ses_scan", "Scan for TODO comments", "Found 1 TODO: `src/cli.py:7`."),
+                task("ses_gone", "List the tests", "3 test files."),
+                {"type": "text", "text": "One TODO, in `src/cli.py`."},
+             ]},
+        ],
+        "children": [
+            {"session": {"id": "ses_scan", "parentID": "ses_main", "title": "Scan for TODO comments (@explore subagent)"},
+             "messages": [
+                user("s1", "Please Scan for TODO comments.", 1_795_479_001_000_i64),
+                {"info": {"role": "assistant", "id": "msg_s2", "modelID": "m1", "providerID": "fake", "agent": "explore", "cost": 0.0042,
+                          "time": {"created": 1_795_479_001_100_i64, "completed": 1_795_479_008_000_i64}},
+                 "parts": [
+                    {"type": "tool", "tool": "grep", "state": {"status": "completed", "input": {"pattern": "TODO", "path": "/work/app"},
+                        "output": "Found 1 matches\n/work/app/src/cli.py:\n  Line 7: # TODO: support floats", "metadata": {"matches": 1}, "title": "TODO"}},
+                    task("ses_deeper", "Read the file around it", "Line 7 parses ints only."),
+                    {"type": "text", "text": "Found 1 TODO: `src/cli.py:7`."},
+                 ]},
+             ]},
+            {"session": {"id": "ses_deeper", "parentID": "ses_scan", "title": "Read the file around it"},
+             "messages": [
+                user("d1", "Please Read the file around it.", 1_795_479_002_000_i64),
+                {"info": {"role": "assistant", "id": "msg_d2", "modelID": "m2", "providerID": "fake", "agent": "explore",
+                          "time": {"created": 1_795_479_002_100_i64}},
+                 "parts": [
+                    {"type": "tool", "tool": "read", "state": {"status": "completed", "input": {"filePath": "/work/app/src/cli.py", "offset": 5},
+                        "metadata": {"preview": "def main():\n    # TODO: support floats\n    n = int(sys.argv[1])"}, "title": "src/cli.py"}},
+                    {"type": "text", "text": "Line 7 parses ints only."},
+                 ]},
+             ]},
+            {"session": {"id": "ses_other", "parentID": "ses_main", "title": "A subagent no call names"},
+             "messages": [user("o1", "Left over.", 1_795_479_003_000_i64)]},
+        ],
+        "childrenOmitted": 1,
+    }))
+    .unwrap()
+}
+
+/// Each task call holds its subagent's whole conversation, collapsed, with the same tool
+/// rendering; the subagent's own task call holds its subagent.
+#[test]
+fn subagents_page() {
+    let doc = subagents_document();
+    let html = render_page(&doc, &CTX);
+    assert_inert(&html);
+    let scan = html.find("<details class=\"subagent\" id=\"s1\">").unwrap();
+    let grep = html.find("Line 7: # TODO: support floats").unwrap();
+    let deeper = html.find("<details class=\"subagent\" id=\"s2\">").unwrap();
+    let read = html.find("<span class=\"tn\">read</span>").unwrap();
+    let other = html.find("<details class=\"subagent\" id=\"s3\">").unwrap();
+    let gone = html.find("List the tests").unwrap();
+    assert!(scan < grep && grep < deeper && deeper < read && read < gone && gone < other);
+    assert!(html.contains("id=\"s1-m2\"") && html.contains("href=\"#s2-m1\""));
+    assert!(
+        !html.contains("<details class=\"subagent\" open"),
+        "collapsed by default"
+    );
+    assert!(html.contains("1 subagent session was left out of this share"));
+    assert!(html.contains("<dt>Subagents</dt><dd>3 sessions · $0.0042</dd>"));
+    assert_page_snapshot!("subagents_page", html);
+    insta::assert_snapshot!("subagents_transcript", render_transcript_markdown(&doc));
 }

@@ -1,5 +1,5 @@
-//! Tool calls (bash, edit, write, read, grep, glob, list, webfetch, todowrite, task and a
-//! generic view for the rest), subtasks and file attachments.
+//! Tool calls (bash, edit, write, read, grep, glob, list, webfetch, todowrite, task with the
+//! subagent conversation it ran, and a generic view for the rest), subtasks and file attachments.
 
 use std::fmt::Write as _;
 
@@ -347,6 +347,7 @@ pub fn tool(page: &mut Page, p: &Value) {
                 page.markdown(clip(result, OUTPUT_LIMIT));
                 page.out.push_str("</div>\n");
             }
+            super::page::nested_subagent(page);
         }
         _ => {
             open_tool(page, "", name, title, "", state);

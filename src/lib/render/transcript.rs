@@ -1,5 +1,6 @@
 //! The Markdown transcript (`/share/:id.md`): the same session as plain text, for agents,
-//! `curl` and pasting into an issue.
+//! `curl` and pasting into an issue. A subagent's conversation follows the `task` call that ran
+//! it, as a quote (nested subagents as quotes within it).
 
 use std::fmt::Write as _;
 
@@ -10,7 +11,7 @@ use super::util::{
     Tokens, duration, money, nonempty, num_field, one_line, pretty_json, str_field, time_field,
     utc_datetime,
 };
-use crate::model::ShareData;
+use crate::model::{MessageWithParts, ShareData, SubagentPlan};
 
 /// Renders the transcript. Message and tool text is passed through as written (it is
 /// Markdown already); code and outputs go in fences long enough to hold them.
@@ -64,6 +65,14 @@ pub fn render_transcript_markdown(doc: &ShareData) -> String {
     );
     let _ = writeln!(out, "- Cost: {}", money(summary.cost));
     let _ = writeln!(out, "- Tokens: {}", summary.tokens.summary());
+    if summary.subagents > 0 {
+        let _ = writeln!(
+            out,
+            "- Subagents: {} (cost {})",
+            summary.subagents,
+            money(summary.subagent_cost)
+        );
+    }
     if !summary.files.is_empty() {
         let _ = writeln!(out, "- Files changed:");
         for f in &summary.files {
@@ -78,7 +87,36 @@ pub fn render_transcript_markdown(doc: &ShareData) -> String {
     }
     out.push('\n');
 
-    for (i, m) in doc.messages.iter().enumerate() {
+    let mut plan = SubagentPlan::of(doc);
+    messages(&mut out, doc, &plan, 0, &doc.messages);
+    let loose = std::mem::take(&mut plan.loose);
+    if !loose.is_empty() {
+        out.push_str("---\n\n_Subagent sessions not shown under a call:_\n\n");
+        for k in loose {
+            subagent(&mut out, doc, &plan, k);
+        }
+    }
+    if doc.children_omitted > 0 {
+        let n = doc.children_omitted;
+        let _ = writeln!(
+            out,
+            "_{n} subagent session{} left out of this share: the document would have been over the size limit._\n",
+            if n == 1 { " was" } else { "s were" }
+        );
+    }
+    out
+}
+
+/// The messages of one session (0: the main one, `k + 1`: `children[k]`), each `task` call
+/// followed by the conversation it ran.
+fn messages(
+    out: &mut String,
+    doc: &ShareData,
+    plan: &SubagentPlan,
+    session: usize,
+    list: &[MessageWithParts],
+) {
+    for (i, m) in list.iter().enumerate() {
         let info = &m.info;
         let role = str_field(info, "role").unwrap_or("message");
         let heading = match role {
@@ -96,8 +134,11 @@ pub fn render_transcript_markdown(doc: &ShareData) -> String {
             let _ = write!(out, " · {t}");
         }
         out.push_str("\n\n");
-        for p in &m.parts {
-            part(&mut out, p);
+        for (pi, p) in m.parts.iter().enumerate() {
+            part(out, p);
+            if let Some(k) = plan.under(session, i, pi) {
+                subagent(out, doc, plan, k);
+            }
         }
         if let Some(err) = info.get("error").filter(|e| !e.is_null()) {
             let name = err
@@ -116,7 +157,32 @@ pub fn render_transcript_markdown(doc: &ShareData) -> String {
             );
         }
     }
-    out
+}
+
+/// A subagent's conversation as a quote, so that it reads as nested in any Markdown viewer.
+fn subagent(out: &mut String, doc: &ShareData, plan: &SubagentPlan, k: usize) {
+    let Some(child) = doc.children.get(k) else {
+        return;
+    };
+    let mut inner = String::new();
+    let title = nonempty(&child.session, "title").unwrap_or("Subagent");
+    let n = child.messages.len();
+    let _ = writeln!(
+        inner,
+        "**Subagent conversation: {}** ({n} message{})\n",
+        one_line(title, 200),
+        if n == 1 { "" } else { "s" }
+    );
+    messages(&mut inner, doc, plan, k + 1, &child.messages);
+    for line in inner.trim_end().lines() {
+        out.push('>');
+        if !line.is_empty() {
+            out.push(' ');
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out.push('\n');
 }
 
 /// A fence of backticks longer than any run of backticks in `text`.

@@ -35,7 +35,7 @@ pub enum Action {
 pub enum Outcome {
     Shares(Result<Vec<ShareRow>, String>),
     LocalStates(Vec<(RowKey, LocalState)>),
-    Document(RowKey, Result<ShareData, String>),
+    Document(RowKey, Result<Box<ShareData>, String>),
     Reviewed(RowKey, Result<Review, String>),
     Resynced(RowKey, Result<String, String>),
     Unshared(RowKey, Result<String, String>),
@@ -447,7 +447,7 @@ impl App {
                     && p.row.key() == key
                 {
                     p.state = match result {
-                        Ok(doc) => PreviewState::Ready(Box::new(Preview::new(doc))),
+                        Ok(doc) => PreviewState::Ready(Box::new(Preview::new(*doc))),
                         Err(e) => {
                             self.status = Some(Status::Error(e.clone()));
                             PreviewState::Failed(e)
@@ -583,6 +583,7 @@ pub(crate) mod tests {
             share_id: Some("share0000".into()),
             bytes: 48_000,
             messages: 12,
+            subagents: 0,
             redact: true,
             report,
         }

@@ -224,7 +224,9 @@ impl Backend for CliBackend {
     fn load_document(&self, row: &ShareRow) -> Result<ShareData, String> {
         // The local session is what a re-sync would publish, and needs no network.
         if let Some(data) = self.opencode()?
-            && let Some(content) = data.load(&row.session_id).map_err(|e| e.to_string())?
+            && let Some(content) = data
+                .load_with_children(&row.session_id, crate::sharing::DOCUMENT_LIMIT)
+                .map_err(|e| e.to_string())?
         {
             return Ok(content.into_share_data(&row.share_id, row.created_at, row.updated_at));
         }
@@ -274,10 +276,19 @@ impl Backend for CliBackend {
         })?;
         let synced = sync_share(&self.registry, &data, &share, &self.privacy, &mut |_, _| {})
             .map_err(|e| e.to_string())?;
-        Ok(format!(
-            "Synced {} “{}”.",
-            synced.share.share_id, synced.share.title
-        ))
+        let removed = match synced.report.total() {
+            0 => None,
+            1 => Some("1 secret removed".to_owned()),
+            n => Some(format!("{n} secrets removed")),
+        };
+        let notes: Vec<String> = synced.subagents_note().into_iter().chain(removed).collect();
+        let note = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join("; "))
+        };
+        let s = &synced.share;
+        Ok(format!("Synced {} “{}”{note}.", s.share_id, s.title))
     }
 
     fn unshare(&self, row: &ShareRow) -> Result<String, String> {

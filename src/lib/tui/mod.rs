@@ -120,7 +120,9 @@ pub fn dispatch(backend: &Arc<dyn Backend>, tx: &Sender<Outcome>, action: Action
         Action::LoadDocument(row) => {
             let key = row.key();
             (
-                Box::new(move |b| Outcome::Document(row.key(), b.load_document(&row))),
+                Box::new(move |b| {
+                    Outcome::Document(row.key(), b.load_document(&row).map(Box::new))
+                }),
                 Box::new(move |e| Outcome::Document(key, Err(e))),
             )
         }

@@ -1,7 +1,9 @@
 //! The preview pane: a ShareData document as styled terminal lines (markdown, syntax-highlighted
 //! code, tool calls), built lazily.
 //!
-//! A document is cut into blocks (a header, then one block per message). A block is turned into
+//! A document is cut into blocks (a header, then one block per message, then one per subagent
+//! session no call names, and a note when subagents were left out). A subagent's conversation is
+//! part of the block of the message whose `task` call ran it, indented under a bar. A block is turned into
 //! wrapped, highlighted lines the first time the visible window reaches it, and kept until the pane
 //! changes width; drawing copies only the visible lines into the buffer. So a frame costs the
 //! lines on screen, and highlighting a message happens once, not on every frame.
@@ -22,7 +24,7 @@ use syntect::util::LinesWithEndings;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::fmt::{clean, date_time};
-use crate::model::{MessageWithParts, ShareData};
+use crate::model::{MessageWithParts, ShareData, SubagentPlan};
 
 static SYNTAXES: LazyLock<SyntaxSet> = LazyLock::new(two_face::syntax::extra_newlines);
 static THEME: LazyLock<Theme> = LazyLock::new(|| {
@@ -47,6 +49,8 @@ const CODE_INLINE: Style = Style::new().fg(Color::Yellow);
 /// A document ready to be shown, with its lines built on demand.
 pub struct Preview {
     doc: ShareData,
+    /// Where each subagent session is shown (the same plan as the page's).
+    plan: SubagentPlan,
     cache: RefCell<Cache>,
 }
 
@@ -63,6 +67,7 @@ struct Cache {
 impl Preview {
     pub fn new(doc: ShareData) -> Self {
         Self {
+            plan: SubagentPlan::of(&doc),
             doc,
             cache: RefCell::new(Cache::default()),
         }
@@ -73,7 +78,10 @@ impl Preview {
     }
 
     fn block_count(&self) -> usize {
-        self.doc.messages.len() + 1
+        self.doc.messages.len()
+            + 1
+            + self.plan.loose.len()
+            + usize::from(self.doc.children_omitted > 0)
     }
 
     /// Draws the lines from `scroll` on into `area`; answers the scroll position actually used
@@ -132,13 +140,68 @@ impl Preview {
 
     fn build_block(&self, index: usize, width: usize) -> Vec<Line<'static>> {
         let mut out = Out::new(width.max(10));
+        let n = self.doc.messages.len();
         if index == 0 {
             header(&self.doc, &mut out);
+        } else if index <= n {
+            message(
+                self,
+                (0, index - 1),
+                &self.doc.messages[index - 1],
+                &mut out,
+            );
+        } else if let Some(&k) = self.plan.loose.get(index - n - 1) {
+            subagent(self, k, &mut out);
         } else {
-            message(&self.doc.messages[index - 1], &mut out);
+            let left = self.doc.children_omitted;
+            out.text(
+                &format!(
+                    "{left} subagent session{} left out of this share (over the document limit)",
+                    if left == 1 { " was" } else { "s were" }
+                ),
+                DIM,
+                &[],
+                &[],
+            );
         }
         out.lines
     }
+}
+
+/// A subagent's conversation, indented under a bar: its messages built like the main session's
+/// into a narrower `Out`, then each line prefixed.
+fn subagent(preview: &Preview, k: usize, out: &mut Out) {
+    let Some(child) = preview.doc.children.get(k) else {
+        return;
+    };
+    let bar = Style::new().fg(Color::Blue);
+    let mut inner = Out::new(out.width.saturating_sub(2).max(10));
+    let title = str_at(&child.session, &["title"]).unwrap_or("subagent");
+    let n = child.messages.len();
+    inner.wrap(
+        vec![
+            Span::styled("Subagent ".to_owned(), bar.add_modifier(Modifier::BOLD)),
+            Span::styled(clean(title), Style::new().add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!(" · {n} message{}", if n == 1 { "" } else { "s" }),
+                DIM,
+            ),
+        ],
+        &[],
+        &[],
+    );
+    for (i, m) in child.messages.iter().enumerate() {
+        message(preview, (k + 1, i), m, &mut inner);
+    }
+    while inner.lines.last().is_some_and(|l| l.width() == 0) {
+        inner.lines.pop();
+    }
+    for line in inner.lines {
+        let mut spans = vec![Span::styled("┃ ", bar)];
+        spans.extend(line.spans);
+        out.lines.push(Line::from(spans));
+    }
+    out.blank();
 }
 
 /// Collects wrapped lines for one block.
@@ -338,7 +401,9 @@ fn header(doc: &ShareData, out: &mut Out) {
     out.lines.push(Line::default());
 }
 
-fn message(m: &MessageWithParts, out: &mut Out) {
+/// One message; `at` is its session (0: the main one, `k + 1`: `children[k]`) and its index
+/// there, where the plan finds the subagent conversations of its `task` calls.
+fn message(preview: &Preview, at: (usize, usize), m: &MessageWithParts, out: &mut Out) {
     let role = str_at(&m.info, &["role"]).unwrap_or("message");
     let (label, color) = match role {
         "user" => ("You".to_owned(), Color::Cyan),
@@ -372,7 +437,7 @@ fn message(m: &MessageWithParts, out: &mut Out) {
             &[Span::raw("  ")],
         );
     }
-    for part in &m.parts {
+    for (pi, part) in m.parts.iter().enumerate() {
         let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
         // OpenCode adds the contents of attached files as synthetic text; the page shows them
         // as attachments, and so does the preview.
@@ -397,6 +462,9 @@ fn message(m: &MessageWithParts, out: &mut Out) {
             "tool" => {
                 tool(part, out);
                 out.blank();
+                if let Some(k) = preview.plan.under(at.0, at.1, pi) {
+                    subagent(preview, k, out);
+                }
             }
             "file" => {
                 let name = str_at(part, &["filename"])
@@ -523,10 +591,21 @@ fn tool(part: &Value, out: &mut Out) {
             if let Some(prompt) = str_at(input, &["prompt"]) {
                 out.text(prompt, DIM, &bar, &bar);
             }
-            out.code(output, None, &bar, MAX_TOOL_LINES / 2);
+            out.code(task_result(output), None, &bar, MAX_TOOL_LINES / 2);
         }
         _ => out.code(output, None, &bar, MAX_TOOL_LINES / 2),
     }
+}
+
+/// The subagent's answer inside a task call's `<task ...><task_result>...</task_result></task>`.
+fn task_result(output: &str) -> &str {
+    let Some(start) = output.find("<task_result>") else {
+        return output;
+    };
+    let rest = &output[start + "<task_result>".len()..];
+    rest.find("</task_result>")
+        .map_or(rest, |end| &rest[..end])
+        .trim()
 }
 
 /// Markdown as terminal lines: headings, emphasis, inline code, fenced code highlighted by its

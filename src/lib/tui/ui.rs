@@ -415,8 +415,13 @@ fn render_review(row: &ShareRow, review: &crate::sharing::Review, area: Rect, bu
         ]),
         Line::styled(
             format!(
-                "{} messages, {} KiB",
+                "{} messages{}, {} KiB",
                 review.messages,
+                match review.subagents {
+                    0 => String::new(),
+                    1 => ", with 1 subagent session".to_owned(),
+                    n => format!(", with {n} subagent sessions"),
+                },
                 review.bytes.div_ceil(1024)
             ),
             DIM,
@@ -677,7 +682,7 @@ mod tests {
         };
         let loading = draw(&app, 110, 30);
         assert!(loading.contains("Loading q7Xk2mPa9LzR"), "{loading}");
-        app.on_outcome(Outcome::Document(row.key(), Ok(long_fixture())));
+        app.on_outcome(Outcome::Document(row.key(), Ok(Box::new(long_fixture()))));
         insta::assert_snapshot!("preview_top", draw(&app, 110, 30));
         for _ in 0..3 {
             app.on_key(press(KeyCode::PageDown));
@@ -690,6 +695,48 @@ mod tests {
         insta::assert_snapshot!("preview_scrolled", draw(&app, 110, 30));
         app.on_key(press(KeyCode::Char('G')));
         insta::assert_snapshot!("preview_end", draw(&app, 110, 30));
+    }
+
+    /// The long session read with its subagent from the test data: the explore subagent's own
+    /// tool call and output sit under the task call that ran it, behind a bar.
+    #[test]
+    fn preview_nests_the_subagent_under_its_task_call() {
+        let (_tmp, dir) = crate::opencode::tests::unpack_datadir();
+        let doc = crate::opencode::OpenCodeData::open(&dir)
+            .unwrap()
+            .load_with_children("ses_df514140fffe4u9ZGLczLpllLo", u64::MAX)
+            .unwrap()
+            .unwrap()
+            .into_share_data("q7Xk2mPa9LzR", NOW - 5 * MIN, NOW - 2 * MIN);
+        assert_eq!(doc.children.len(), 1);
+        let mut app = app();
+        let Action::LoadDocument(row) = app.on_key(press(KeyCode::Enter)) else {
+            panic!("expected a document load");
+        };
+        app.on_outcome(Outcome::Document(row.key(), Ok(Box::new(doc))));
+        // Scroll until the task call is the first line of the pane.
+        let mut screen = draw(&app, 110, 30);
+        for _ in 0..2_000 {
+            if screen
+                .lines()
+                .nth(2)
+                .is_some_and(|l| l.contains("⚙ task Scan for TODO"))
+            {
+                break;
+            }
+            app.on_key(press(KeyCode::Down));
+            screen = draw(&app, 110, 30);
+        }
+        assert!(
+            screen.contains("┃ Subagent Scan for TODO comments (@explore subagent)"),
+            "{screen}"
+        );
+        assert!(screen.contains("┃ ⚙ grep TODO"), "{screen}");
+        assert!(
+            screen.contains("┃   │   Line 7: # TODO: support floats"),
+            "{screen}"
+        );
+        insta::assert_snapshot!("preview_subagent", screen);
     }
 
     #[test]
