@@ -654,15 +654,18 @@ fn stock_opencode_shares_through_a_token_prefixed_url() {
     );
 }
 
-/// Stock OpenCode shares a session holding one secret of each family through its own protocol:
-/// the server redacts each sync batch before merging, so the stored object and every page
-/// variant hold none of them.
+/// Stock OpenCode shares a session holding one secret of each family through its own protocol,
+/// reaching a token-guarded server through the `/t/<token>` prefix: the server redacts each sync
+/// batch before merging, so the stored object and every page variant hold none of them.
 #[test]
 fn stock_opencode_sync_is_redacted_by_the_server() {
+    // As a team deploys it: only token holders create, and stock OpenCode carries the token
+    // in its enterprise.url.
+    const TOKEN: &str = "redaction-team-token-41c9";
     let model = FakeModel::start();
     let env = Env::new(Stores::Embedded);
-    let server = env.server(&[]);
-    let alice = Machine::new(&server.base, &model);
+    let server = env.server(&["--create-token", TOKEN]);
+    let alice = Machine::new(&format!("{}/t/{TOKEN}", server.base), &model);
     let opencode = alice.serve();
 
     let session = opencode.call("POST", "/session", Some(&json!({})));
@@ -670,7 +673,10 @@ fn stock_opencode_sync_is_redacted_by_the_server() {
     opencode.prompt(&session_id, &crate::redaction::session_text());
     let shared = opencode.call("POST", &format!("/session/{session_id}/share"), None);
     let url = shared["share"]["url"].as_str().unwrap().to_owned();
-    let share_id = url.rsplit('/').next().unwrap().to_owned();
+    let share_id = url
+        .strip_prefix(&format!("{}/share/", server.base))
+        .unwrap_or_else(|| panic!("{url} is not a plain /share/<id> link"))
+        .to_owned();
 
     // Once OpenCode has sent the whole turn, the document has its messages, redacted.
     let expected = opencode.messages(&session_id).as_array().unwrap().len();
@@ -696,4 +702,5 @@ fn stock_opencode_sync_is_redacted_by_the_server() {
         &stored,
         secrets.entries.len() as u64,
     );
+    assert!(!server.logs().contains(TOKEN), "the token reached the log");
 }
