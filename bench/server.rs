@@ -7,6 +7,10 @@
 //! `BSHARE_BENCH_ONLY=streams` runs only the event-stream figure (needs only `wrk` and `taskset`).
 //! With `BSHARE_BENCH_SHORT=1` (the test command) each load runs for 1 s instead of 8.
 
+#[path = "http.rs"]
+mod http;
+use http::request;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -119,28 +123,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// One HTTP/1.1 request on a fresh connection; returns (status, body).
-fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &[u8],
-) -> Option<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).ok()?;
-    s.write_all(body).ok()?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).ok()?;
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let status = std::str::from_utf8(&out[9..12]).ok()?.parse().ok()?;
-    Some((status, out[end + 4..].to_vec()))
 }
 
 fn wait_ready(port: u16) -> Duration {

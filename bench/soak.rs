@@ -7,7 +7,11 @@
 //! `cargo bench --bench soak` runs 3 minutes; `BSHARE_SOAK_SECONDS=600` runs longer and
 //! `BSHARE_BENCH_SHORT=1` runs 10 s (the test command's check that it still runs).
 
-use std::io::{Read, Write};
+#[path = "http.rs"]
+mod http;
+use http::request;
+
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -259,28 +263,6 @@ fn sample(pid: u32) -> Sample {
         threads: field("Threads:"),
         fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count),
     }
-}
-
-fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &[u8],
-) -> Option<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).ok()?;
-    s.write_all(body).ok()?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).ok()?;
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let status = std::str::from_utf8(out.get(9..12)?).ok()?.parse().ok()?;
-    Some((status, out[end + 4..].to_vec()))
 }
 
 fn field(body: &[u8], name: &str) -> Option<String> {
