@@ -71,8 +71,12 @@ pub struct ServerConfig {
     pub request_limit_per_minute: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
-    /// Bytes of rendered pages kept in memory.
+    /// Bytes of cached views (pages, transcripts, documents) kept in memory.
     pub page_cache_bytes: usize,
+    /// Bytes of large cached views kept in files under `<data dir>/cache`; 0: none kept on disk.
+    pub page_cache_disk_bytes: u64,
+    /// Cache misses (renders) per client address per minute.
+    pub page_miss_limit_per_minute: u32,
     /// The bounds of the HTTP edge.
     pub edge: EdgeConfig,
     /// Lifetime of a share created without `expiresIn`; `None`: it lives until deleted (or for
@@ -91,6 +95,9 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 50 * 1024 * 1024;
     pub const DEFAULT_MAX_API_BODY_BYTES: u64 = 64 * 1024;
+    /// Upload URLs live 10 minutes: a client uploads at once, and a URL issued before a delete
+    /// can recreate an object only that long (the sweep then removes it again).
+    pub const DEFAULT_UPLOAD_URL_SECS: u64 = 600;
 
     /// The lifetime bound used when a share asks for none and no bound is set at all: long enough
     /// to mean "forever", short enough that epoch milliseconds cannot overflow.
@@ -151,11 +158,13 @@ impl ServerConfig {
             workers: 8,
             max_document_bytes: Self::DEFAULT_MAX_DOCUMENT_BYTES,
             max_api_body_bytes: Self::DEFAULT_MAX_API_BODY_BYTES,
-            upload_url_lifetime: Duration::from_secs(3600),
+            upload_url_lifetime: Duration::from_secs(Self::DEFAULT_UPLOAD_URL_SECS),
             create_limit_per_hour: 10,
             request_limit_per_minute: 100,
             trusted_proxies: Vec::new(),
             page_cache_bytes: 16 << 20,
+            page_cache_disk_bytes: 1 << 30,
+            page_miss_limit_per_minute: 60,
             edge: EdgeConfig::default(),
             redact_sync: true,
             default_expiry: None,

@@ -74,6 +74,9 @@ pub enum Error {
         "this server follows as many live pages as it may; the page checks for changes every 10 seconds instead"
     )]
     TooManyStreams,
+    /// The queue of pages waiting to be rendered is full.
+    #[error("the server is busy rendering other pages; try again in {retry_after} seconds")]
+    Busy { retry_after: u64 },
     #[error("internal error")]
     Internal(#[source] Cause),
     /// A configuration the server cannot start with; only ever seen at startup.
@@ -122,7 +125,7 @@ impl Error {
             Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::Config(_) => 500,
             Error::StoredTooLarge { .. } | Error::DamagedDocument { .. } => 502,
-            Error::Unavailable { .. } | Error::TooManyStreams => 503,
+            Error::Unavailable { .. } | Error::TooManyStreams | Error::Busy { .. } => 503,
         }
     }
 
@@ -148,6 +151,7 @@ impl Error {
             Error::StoredTooLarge { .. } => "DOCUMENT_TOO_LARGE",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::TooManyStreams => "TOO_MANY_STREAMS",
+            Error::Busy { .. } => "BUSY",
         }
     }
 
@@ -156,6 +160,53 @@ impl Error {
         match self {
             Error::Config(_) => "internal error".to_owned(),
             _ => self.to_string(),
+        }
+    }
+
+    /// The same error again, for every request that waited on one piece of work (a page render
+    /// shared by its concurrent requests); causes are kept as their text.
+    pub fn duplicate(&self) -> Self {
+        let cause = |c: &Cause| -> Cause { c.to_string().into() };
+        match self {
+            Error::BadRequest(s) => Error::BadRequest(s.clone()),
+            Error::MissingSecret => Error::MissingSecret,
+            Error::WrongSecret => Error::WrongSecret,
+            Error::ShareNotFound => Error::ShareNotFound,
+            Error::NotUploaded => Error::NotUploaded,
+            Error::ShareGone => Error::ShareGone,
+            Error::ShareExpired => Error::ShareExpired,
+            Error::TokenRequired => Error::TokenRequired,
+            Error::WrongToken => Error::WrongToken,
+            Error::ShareExists => Error::ShareExists,
+            Error::TooLarge { what, size, limit } => Error::TooLarge {
+                what,
+                size: *size,
+                limit: *limit,
+            },
+            Error::TooManyItems { count, limit } => Error::TooManyItems {
+                count: *count,
+                limit: *limit,
+            },
+            Error::DamagedDocument { reason } => Error::DamagedDocument {
+                reason: reason.clone(),
+            },
+            Error::RateLimited { retry_after } => Error::RateLimited {
+                retry_after: *retry_after,
+            },
+            Error::StoredTooLarge { limit } => Error::StoredTooLarge { limit: *limit },
+            Error::UploadRefused(s) => Error::UploadRefused(s),
+            Error::RouteNotFound => Error::RouteNotFound,
+            Error::MethodNotAllowed => Error::MethodNotAllowed,
+            Error::Unavailable { dependency, source } => Error::Unavailable {
+                dependency: *dependency,
+                source: cause(source),
+            },
+            Error::TooManyStreams => Error::TooManyStreams,
+            Error::Busy { retry_after } => Error::Busy {
+                retry_after: *retry_after,
+            },
+            Error::Internal(c) => Error::Internal(cause(c)),
+            Error::Config(s) => Error::Config(s.clone()),
         }
     }
 

@@ -4,6 +4,7 @@ mod support;
 
 mod api;
 mod bounds;
+mod cache;
 mod browser;
 mod cli;
 mod edge;

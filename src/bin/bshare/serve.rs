@@ -85,13 +85,26 @@ pub struct Args {
     #[arg(long, env = "BSHARE_TRUST_PROXY", value_delimiter = ',')]
     trust_proxy: Vec<IpAddr>,
 
-    /// Lifetime of upload URLs, in seconds.
-    #[arg(long, env = "BSHARE_UPLOAD_URL_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    /// Lifetime of upload URLs, in seconds (at most an hour). An upload URL issued before its share
+    /// was deleted can put an object back until it expires; the sweep removes such objects once
+    /// the last URL has expired.
+    #[arg(long, env = "BSHARE_UPLOAD_URL_TTL", default_value_t = ServerConfig::DEFAULT_UPLOAD_URL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     upload_url_ttl: u64,
 
-    /// Memory for rendered pages, in MiB.
+    /// Memory for cached views (rendered pages, transcripts, documents), in MiB. Views larger
+    /// than an eighth of it are kept on disk instead.
     #[arg(long, env = "BSHARE_PAGE_CACHE_MB", default_value_t = 16)]
     page_cache_mb: usize,
+
+    /// Disk for large cached views, in MiB, in <data dir>/cache (files unlinked at once: nothing
+    /// stays there); 0 keeps none on disk.
+    #[arg(long, env = "BSHARE_PAGE_CACHE_DISK_MB", default_value_t = 1024)]
+    page_cache_disk_mb: u64,
+
+    /// Cache misses (page renders, document reads) per client address per minute; more are
+    /// answered 429 with Retry-After. Repeat views are hits and do not count.
+    #[arg(long, env = "BSHARE_PAGE_MISS_LIMIT", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    page_miss_limit: u32,
 
     /// Open connections at most (each holds a descriptor and a small thread, never a worker
     /// while it waits); beyond, a new connection is answered 503 and closed
@@ -268,6 +281,8 @@ fn config(args: Args) -> anyhow::Result<ServerConfig> {
         request_limit_per_minute: args.request_limit,
         trusted_proxies: args.trust_proxy,
         page_cache_bytes: args.page_cache_mb.saturating_mul(1024 * 1024),
+        page_cache_disk_bytes: args.page_cache_disk_mb.saturating_mul(1024 * 1024),
+        page_miss_limit_per_minute: args.page_miss_limit,
         edge: EdgeConfig {
             max_connections,
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout),

@@ -124,7 +124,8 @@ impl BlobStore for S3BlobStore {
                     .get("etag")
                     .map(|t| clean_tag(t))
                     .unwrap_or_default();
-                Ok(Some((response.bytes().to_vec(), tag)))
+                // Taken over, not copied: the body of a large document is in memory once.
+                Ok(Some((Vec::<u8>::from(response.into_bytes()), tag)))
             }
             Err(S3Error::HttpFailWithBody(404, _)) => Ok(None),
             Err(e) => Err(unavailable(e)),
@@ -144,7 +145,8 @@ impl BlobStore for S3BlobStore {
                     .get("etag")
                     .map(|t| clean_tag(t))
                     .unwrap_or_default();
-                Ok(Some((response.bytes().to_vec(), tag)))
+                // Taken over, not copied: the body of a large document is in memory once.
+                Ok(Some((Vec::<u8>::from(response.into_bytes()), tag)))
             }
             Err(S3Error::HttpFailWithBody(404, _)) => Ok(None),
             // No byte satisfies the range: the object is empty.

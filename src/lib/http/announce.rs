@@ -1,14 +1,34 @@
-//! Telling everyone that a share changed: this server's page cache drops its page, its event hub
-//! looks at the share (live pages get `change` or `gone`), and every other server sharing the
-//! database is told through the store (`NOTIFY` on PostgreSQL). Every handler that changes a
-//! share's content or state calls `changed` after the change.
+//! Telling everyone that a share changed.
+//!
+//! Every other server sharing the database is told by the store itself, in the transaction of the
+//! change (`note_upload`, `mark_deleted`, `with_share_locked` send Postgres `NOTIFY` on commit),
+//! so a change is never committed unannounced. This server's part is [`changed`]: its cache drops
+//! the share's views and its event hub looks at the share (live pages get `change` or `gone`).
+//! Handlers call it after every attempt that may have changed a share, failed or not.
 
-use super::context::Worker;
-use crate::error::Result;
+use super::context::{App, Worker};
 
-/// Announce that share `id` changed (content written, upload URL issued, deleted, expired).
-pub fn changed(w: &mut Worker, id: &str) -> Result<()> {
-    w.app.cache.invalidate(id);
-    w.app.events.changed(id);
-    w.store()?.notify_change(id)
+/// This server's part of announcing that share `id` may have changed.
+pub fn changed(app: &App, id: &str) {
+    app.cache.invalidate(id);
+    app.events.changed(id);
+}
+
+/// A write of share `id`'s document reached the object store but its transaction did not commit
+/// (the database went away): tell the other servers on a fresh connection, so none keeps
+/// serving the old content. When that fails too, the database is unreachable, and the other
+/// servers' listeners, cut off as well, drop their whole cache when they reconnect.
+pub fn unconfirmed_write(w: &mut Worker, id: &str) {
+    changed(&w.app, id);
+    let told = w
+        .app
+        .connector
+        .connect()
+        .and_then(|mut store| store.notify_change(id));
+    if let Err(e) = told {
+        eprintln!(
+            "bshare: share {id}: its document changed but other servers could not be told: {}",
+            e.chain()
+        );
+    }
 }

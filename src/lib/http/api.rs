@@ -245,8 +245,10 @@ pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Respons
         w.app
             .blobs
             .presign_put(&object_key(id), body.size, w.app.config.upload_url_lifetime)?;
-    w.store()?.note_upload(id, expires_at, now)?;
-    announce::changed(w, id)?;
+    // Noted (and announced) before the URL is handed out: from now on hits check the object.
+    let noted = w.store()?.note_upload(id, expires_at, now);
+    announce::changed(&w.app, id);
+    noted?;
     Ok(Response::json(
         200,
         &ResyncAnswer {
@@ -257,30 +259,33 @@ pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Respons
 }
 
 /// `GET /api/share/:id`: the stored document.
-pub fn get_document(w: &mut Worker, id: &str) -> Result<Response> {
-    auth::live_share(w, id)?;
+pub fn get_document(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     if let crate::config::ObjectConfig::S3(crate::config::S3Config {
         public_url: Some(public),
         ..
     }) = &w.app.config.objects
     {
         // The bucket serves reads itself: send the client there.
+        let public = public.clone();
+        auth::live_share(w, id)?;
         return Ok(Response::new(302, "text/plain", Vec::new())
             .with_header("Location", format!("{public}/{}", object_key(id)))
             .with_header("Cache-Control", "no-cache"));
     }
-    let (bytes, _) = stored_document(w, id)?;
-    Ok(Response::new(200, "application/json", bytes).with_header("Cache-Control", "no-cache"))
+    let (entry, hit) = super::views::cached(w, req, id, super::cache::Kind::Document)?;
+    Ok(super::views::serve_entry(req, &entry, "application/json", hit))
 }
 
 /// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none,
 /// 502 `DAMAGED_DOCUMENT` when it is not JSON (every route that shows a document says so alike).
 /// The caller has checked that the share is live.
-pub fn stored_document(w: &Worker, id: &str) -> Result<(Vec<u8>, crate::blob::ObjectTag)> {
-    let (bytes, tag) = w
-        .app
+pub fn stored_document(
+    app: &super::context::App,
+    id: &str,
+) -> Result<(Vec<u8>, crate::blob::ObjectTag)> {
+    let (bytes, tag) = app
         .blobs
-        .get_within(&object_key(id), w.app.config.max_document_bytes)?
+        .get_within(&object_key(id), app.config.max_document_bytes)?
         .ok_or(Error::NotUploaded)?;
     // Checked without building it: routes that pass the bytes on do not need the values.
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
@@ -331,8 +336,13 @@ pub fn delete_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response>
     }
     // Tombstone first: the UPDATE waits for a sync merge holding the share's row lock, and any
     // write after it sees the tombstone, so the content cannot come back once the object is gone.
-    w.store()?.mark_deleted(id, now_millis())?;
-    announce::changed(w, id)?;
+    // The tombstone and its announcement to other servers are one transaction; this server's
+    // cache drops the share whether or not the answer came back.
+    let marked = w.store()?.mark_deleted(id, now_millis());
+    announce::changed(&w.app, id);
+    marked?;
+    // A failure here leaves the object to the sweep (and to the owner's retry): the share is
+    // gone already.
     w.app.blobs.delete(&object_key(id))?;
     Ok(Response::json(200, &serde_json::json!({ "ok": true })))
 }
@@ -378,13 +388,21 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
     // this upload must not find its object brought back.
     let blobs = w.app.blobs.clone();
     let mut tag = String::new();
-    w.store()?.with_share_locked(&id, &mut |row| {
+    let mut wrote = false;
+    let result = w.store()?.with_share_locked(&id, now, &mut |row| {
         auth::check_live(row)?;
+        wrote = true;
         tag = blobs.put(&key, &req.body)?;
         Ok(())
-    })?;
-    w.store()?.touch_share(&id, now)?;
-    announce::changed(w, &id)?;
+    });
+    match result {
+        Ok(()) => announce::changed(&w.app, &id),
+        Err(e) if wrote => {
+            announce::unconfirmed_write(w, &id);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    }
     Ok(Response::new(200, "text/plain", Vec::new()).with_header("ETag", format!("\"{tag}\"")))
 }
 
@@ -398,8 +416,9 @@ pub struct HealthCache {
 /// one database ping and one object-store check (an S3 request) per period, not per call.
 const HEALTH_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// `GET /healthz`: 200 when the database and the object store answer, 503 naming what is down.
-/// The answer is kept for [`HEALTH_TTL`]; concurrent callers wait for one check.
+/// `GET /healthz`: 200 when the database and the object store answer, 503 naming what is down,
+/// and the view cache's counts (`cache`: entries, hits, fills). The check is kept for
+/// [`HEALTH_TTL`]; concurrent callers wait for one check.
 pub fn healthz(w: &mut Worker) -> Response {
     let app = std::sync::Arc::clone(&w.app);
     let mut last = app
@@ -407,14 +426,19 @@ pub fn healthz(w: &mut Worker) -> Response {
         .last
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((at, status, body)) = last.as_ref()
-        && at.elapsed() < HEALTH_TTL
-    {
-        return Response::json(*status, body).with_header("Cache-Control", "no-store");
-    }
-    let response = check_health(w);
-    *last = Some((std::time::Instant::now(), response.0, response.1.clone()));
-    Response::json(response.0, &response.1).with_header("Cache-Control", "no-store")
+    let (status, mut body) = match last.as_ref() {
+        Some((at, status, body)) if at.elapsed() < HEALTH_TTL => (*status, body.clone()),
+        _ => {
+            let (status, body) = check_health(w);
+            *last = Some((std::time::Instant::now(), status, body.clone()));
+            (status, body)
+        }
+    };
+    drop(last);
+    // The cache's own counts cost nothing: always current.
+    let (hits, fills) = app.cache.counts();
+    body["cache"] = serde_json::json!({ "entries": app.cache.len(), "hits": hits, "fills": fills });
+    Response::json(status, &body).with_header("Cache-Control", "no-store")
 }
 
 fn check_health(w: &mut Worker) -> (u16, serde_json::Value) {

@@ -14,13 +14,21 @@ use crate::config::{ObjectConfig, ServerConfig};
 use crate::error::{Error, Result};
 use crate::store::{self, Change, Connector, MetaStore};
 
+/// How long after an upload URL expires an upload begun with it may still be finishing (at
+/// most: no longer than the URL lived).
+const PURGE_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Everything the workers share.
 pub struct App {
     pub config: ServerConfig,
     pub connector: Arc<dyn Connector>,
     pub blobs: Arc<dyn BlobStore>,
     pub cache: PageCache,
+    /// Fills of the cache under way, one per entry.
+    pub flights: super::cache::Flights,
     pub limiter: RequestLimiter,
+    /// Cache misses per client address.
+    pub miss_limiter: RequestLimiter,
     pub renderer: super::renderer::Renderer,
     /// Every open event stream (live pages), held by one thread.
     pub events: super::events::Hub,
@@ -41,6 +49,19 @@ impl App {
             ObjectConfig::S3(_) => Vec::new(),
         };
         let blobs = blob::open(&config.objects, config.base_url(), signing_key)?;
+        // Large cached views go to disk; without a usable directory they are kept in memory
+        // within its budget, or not at all.
+        let cache_dir = (config.page_cache_disk_bytes > 0).then(|| config.data_dir.join("cache"));
+        let cache_dir = cache_dir.filter(|dir| match super::cache::prepare_disk_dir(dir) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!(
+                    "bshare: large pages are not cached: cannot use {}: {e}",
+                    dir.display()
+                );
+                false
+            }
+        });
         let events = super::events::Hub::start(
             config.edge.max_event_streams,
             config.edge.event_keepalive,
@@ -50,8 +71,15 @@ impl App {
         .map_err(|e| Error::Config(format!("cannot start the event stream thread: {e}")))?;
         let app = Arc::new(Self {
             events,
-            cache: PageCache::new(config.page_cache_bytes),
+            cache: PageCache::new(
+                config.page_cache_bytes,
+                config.page_cache_disk_bytes,
+                cache_dir,
+            ),
+            // At most half the workers wait for fills: the others stay free for hits.
+            flights: super::cache::Flights::new(config.workers / 2),
             limiter: RequestLimiter::new(config.request_limit_per_minute),
+            miss_limiter: RequestLimiter::new(config.page_miss_limit_per_minute),
             renderer: super::renderer::Renderer::start()?,
             config,
             connector,
@@ -60,21 +88,27 @@ impl App {
             health: super::api::HealthCache::default(),
         });
         app.start_sweeper()?;
+        // Nothing is cached until the change listener is in place (`Change::All`).
+        app.cache.set_trusted(false);
         let weak = Arc::downgrade(&app);
         app.connector.listen(Arc::new(move |change| {
             if let Some(app) = weak.upgrade() {
                 match change {
-                    Change::Share(id) => {
-                        app.cache.invalidate(&id);
-                        app.events.changed(&id);
-                    }
+                    Change::Share(id) => super::announce::changed(&app, &id),
+                    Change::Lost => app.cache.set_trusted(false),
                     Change::All => {
-                        app.cache.clear();
+                        app.cache.set_trusted(true);
                         app.events.all_changed();
                     }
                 }
             }
         }));
+        // Serve once the listener is connected (at once without one), so the first views are
+        // cached; a database slow to take the listener only delays caching.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !app.cache.is_trusted() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         Ok(app)
     }
 
@@ -104,8 +138,9 @@ impl App {
             .map_err(|e| Error::Config(format!("cannot start the expiry sweeper: {e}")))
     }
 
-    /// Delete the objects of every share expired by now and tombstone their rows; returns how
-    /// many. Several servers may sweep at once: deleting an object twice is harmless, and only
+    /// Delete the objects of every share expired by now and tombstone their rows, then remove
+    /// the objects of tombstones whose last upload URL has expired; returns how many objects it
+    /// deleted. Several servers may sweep at once: deleting an object twice is harmless, and only
     /// one tombstones each row.
     pub fn sweep(&self, store: &mut Option<Box<dyn MetaStore>>) -> Result<usize> {
         const BATCH: u32 = 100;
@@ -125,9 +160,24 @@ impl App {
                 // so a failed delete is retried.
                 self.blobs.delete(&crate::model::object_key(id))?;
                 if store.mark_deleted(id, now)? {
-                    self.cache.invalidate(id);
-                    store.notify_change(id)?;
+                    super::announce::changed(self, id);
                 }
+                swept += 1;
+            }
+            if ids.len() < BATCH as usize {
+                break;
+            }
+        }
+        // Tombstones whose object an upload URL issued before the delete could have put back:
+        // once the last such URL has expired (and an upload begun before then has had as long
+        // again to finish), the object is removed for good.
+        let grace = self.config.upload_url_lifetime.min(PURGE_GRACE).as_millis() as i64;
+        loop {
+            let now = crate::model::now_millis();
+            let ids = store.unpurged_shares(now - grace, BATCH)?;
+            for id in &ids {
+                self.blobs.delete(&crate::model::object_key(id))?;
+                store.mark_purged(id, now)?;
                 swept += 1;
             }
             if ids.len() < BATCH as usize {

@@ -90,18 +90,34 @@ impl Request {
 pub enum Body {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
+    /// The first `len` bytes of a file (a large page cached on disk), read by the connection's
+    /// own thread as the client takes it.
+    File(Arc<std::fs::File>, u64),
     /// An event stream: after the head, the socket goes to the event hub (`events`), which
     /// writes the events; the worker is free at once.
     Events(events::EventStream),
 }
 
 impl Body {
+    /// The bytes of a body in memory; empty for a file or an event stream.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Body::Owned(v) => v,
             Body::Shared(a) => a,
-            Body::Events(_) => &[],
+            Body::File(..) | Body::Events(_) => &[],
         }
+    }
+
+    /// The length the `Content-Length` header gives.
+    pub fn len(&self) -> usize {
+        match self {
+            Body::File(_, len) => *len as usize,
+            other => other.as_bytes().len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -154,7 +170,7 @@ impl Response {
                 code: err.code(),
             },
         );
-        if let Error::RateLimited { retry_after } = err {
+        if let Error::RateLimited { retry_after } | Error::Busy { retry_after } = err {
             response = response.with_header("Retry-After", retry_after.to_string());
         }
         response.with_header("Cache-Control", "no-store")

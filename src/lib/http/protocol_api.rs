@@ -45,7 +45,8 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let limit = w.app.config.max_document_bytes;
     let key = object_key(id);
     let now = now_millis();
-    w.store()?.with_share_locked(id, &mut |row| {
+    let mut wrote = false;
+    let result = w.store()?.with_share_locked(id, now, &mut |row| {
         // Deleted or expired between the secret check and the lock: the content must not come
         // back.
         auth::check_live(row)?;
@@ -68,24 +69,27 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
                 limit,
             });
         }
+        wrote = true;
         blobs.put(&key, &bytes)?;
         Ok(())
-    })?;
-    w.store()?.touch_share(id, now)?;
-    announce::changed(w, id)?;
+    });
+    match result {
+        Ok(()) => announce::changed(&w.app, id),
+        Err(e) if wrote => {
+            announce::unconfirmed_write(w, id);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    }
     Ok(Response::json(200, &json!({})))
 }
 
 /// `GET /api/share/:id/data`: the document as OpenCode's item list, what `opencode import <url>`
-/// reads. Works for every share, however its document was uploaded.
-pub fn get_share_items(w: &mut Worker, id: &str) -> Result<Response> {
-    auth::live_share(w, id)?;
-    let (bytes, _) = api::stored_document(w, id)?;
-    let doc = api::parse_document(id, &bytes)?;
-    Ok(
-        Response::new(200, "application/json", protocol::items_json(&doc)?)
-            .with_header("Cache-Control", "no-cache"),
-    )
+/// reads. Works for every share, however its document was uploaded. Served from the cache like
+/// the page (`views::cached`), with an `ETag`.
+pub fn get_share_items(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
+    let (entry, hit) = super::views::cached(w, req, id, super::cache::Kind::Items)?;
+    Ok(super::views::serve_entry(req, &entry, "application/json", hit))
 }
 
 fn empty_document(id: &str, session_id: &str, created_at: i64) -> ShareData {

@@ -1,24 +1,21 @@
-//! One thread renders every share page.
+//! One thread fills every cache miss: it reads the stored document, renders the page (or the
+//! transcript, or OpenCode's item list) and compresses it.
 //!
 //! Syntax highlighting compiles each grammar's regular expressions on first use and keeps
-//! per-thread matching state; rendering on every worker would grow that state once per worker.
-//! Page renders are cache misses, rare next to views, so one render thread keeps memory bounded
-//! (and the first request need not wait for the syntax set to load) at the cost of queueing
-//! concurrent misses.
+//! per-thread matching state; rendering on every worker would grow that state once per worker,
+//! and each fill of a large session holds its document, its parsed form and its page at once.
+//! Fills are cache misses, rare next to views, so one thread keeps memory bounded (one fill at a
+//! time, and the first request need not wait for the syntax set to load) at the cost of queueing
+//! concurrent misses. How many requests may wait for it is bounded by the caller
+//! (`views::fill`), so the queue is too.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::mpsc::{Sender, channel};
 
 use crate::error::{Error, Result};
-use crate::model::ShareData;
-use crate::render::{self, PageContext};
 
-struct Job {
-    doc: ShareData,
-    share_url: String,
-    reply: Sender<Result<String, String>>,
-}
+type Job = Box<dyn FnOnce() + Send>;
 
 pub struct Renderer {
     jobs: Mutex<Sender<Job>>,
@@ -31,24 +28,9 @@ impl Renderer {
         std::thread::Builder::new()
             .name("render".into())
             .spawn(move || {
-                render::warm_up();
+                crate::render::warm_up();
                 for job in queue {
-                    let html = catch_unwind(AssertUnwindSafe(|| {
-                        render::render_page(
-                            &job.doc,
-                            &PageContext {
-                                share_url: &job.share_url,
-                            },
-                        )
-                    }))
-                    .map_err(|panic| {
-                        panic
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_owned())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default()
-                    });
-                    let _ = job.reply.send(html);
+                    job();
                 }
             })
             .map_err(|e| Error::Config(format!("cannot start the render thread: {e}")))?;
@@ -57,28 +39,51 @@ impl Renderer {
         })
     }
 
-    /// Render a page on the render thread and wait for it.
-    pub fn render_page(&self, doc: ShareData, share_url: String) -> Result<String> {
+    /// Run `work` on the render thread and wait for its result. A panic in it is an error for
+    /// this request; the thread goes on.
+    pub fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (reply, answer) = channel();
+        let job: Job = Box::new(move || {
+            let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(Error::internal(format!("rendering panicked: {what}")))
+            });
+            let _ = reply.send(result);
+        });
         self.jobs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send(Job {
-                doc,
-                share_url,
-                reply,
-            })
+            .send(job)
             .map_err(|_| Error::internal("the render thread has stopped"))?;
         answer
             .recv()
             .map_err(|_| Error::internal("the render thread has stopped"))?
-            .map_err(|panic| Error::internal(format!("rendering panicked: {panic}")))
+    }
+
+    /// Render a page on the render thread.
+    pub fn render_page(&self, doc: crate::model::ShareData, share_url: String) -> Result<String> {
+        self.run(move || {
+            Ok(crate::render::render_page(
+                &doc,
+                &crate::render::PageContext {
+                    share_url: &share_url,
+                },
+            ))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ShareData;
 
     #[test]
     fn renders_on_its_thread_and_survives_bad_input() {
@@ -91,6 +96,8 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
+        let r = renderer.run(|| -> Result<()> { panic!("boom") });
+        assert!(matches!(r, Err(Error::Internal(_))));
         let html = renderer
             .render_page(doc.clone(), "http://x/share/abcdefgh".into())
             .unwrap();

@@ -83,10 +83,10 @@ const ROUTES: &[Route] = &[
     entry("POST", &["api", "share", "presign"], Small, Create, Handler::Api(|w, r, _| api::create_share_presign(w, r))),
     entry("POST", &["api", "share"], Small, Create, Handler::Api(|w, r, _| api::create_share_opencode(w, r))),
     entry("POST", &["api", "share", "*", "presign"], Small, Counted, Handler::Api(|w, r, p| api::resync_presign(w, r, p[0]))),
-    entry("GET", &["api", "share", "*"], Small, Counted, Handler::Api(|w, _, p| api::get_document(w, p[0]))),
+    entry("GET", &["api", "share", "*"], Small, Counted, Handler::Api(|w, r, p| api::get_document(w, r, p[0]))),
     entry("DELETE", &["api", "share", "*"], Small, Counted, Handler::Api(|w, r, p| api::delete_share(w, r, p[0]))),
     entry("POST", &["api", "share", "*", "sync"], Document, Sync, Handler::Api(|w, r, p| protocol_api::sync_share(w, r, p[0]))),
-    entry("GET", &["api", "share", "*", "data"], Small, Counted, Handler::Api(|w, _, p| protocol_api::get_share_items(w, p[0]))),
+    entry("GET", &["api", "share", "*", "data"], Small, Counted, Handler::Api(|w, r, p| protocol_api::get_share_items(w, r, p[0]))),
     entry("PUT", &["blob", "sessions", "*"], Document, Counted, Handler::Api(|w, r, p| api::upload_local(w, r, p[0]))),
 ];
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::context::App;
-use super::{Request, Response, routes};
+use super::{Body, Request, Response, routes};
 use crate::config::ServerConfig;
 use crate::error::{Cause, Error, Result};
 
@@ -294,25 +294,25 @@ fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>> {
 /// bodies. tiny_http
 /// still owns the connection: keep-alive and the next request work as with `respond`.
 fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let body = response.body.as_bytes();
-    let head = response_head(&response, Some(body.len()));
+    use tiny_http::Tail;
+    let head = response_head(&response, Some(response.body.len()));
     let send_body = !head_only && !matches!(response.status, 100..=199 | 204 | 304);
-    let mut writer = request.into_writer();
-    let result = (|| {
-        if send_body && body.len() <= SINGLE_WRITE_LIMIT {
-            // One system call: copying a small body is cheaper than a second write.
+    let small = response.body.len() <= SINGLE_WRITE_LIMIT;
+    let result = match response.body {
+        _ if !send_body => request.respond_raw(head.as_bytes(), None),
+        // One system call: copying a small body is cheaper than a second write.
+        Body::Owned(_) | Body::Shared(_) if small => {
             let mut all = head.into_bytes();
-            all.extend_from_slice(body);
-            writer.write_all(&all)?;
-        } else {
-            writer.write_all(head.as_bytes())?;
-            if send_body {
-                writer.write_all(body)?;
-            }
+            all.extend_from_slice(response.body.as_bytes());
+            request.respond_raw(&all, None)
         }
-        writer.flush()
-    })();
+        // Handed over whole: what a slow reader has not taken yet is neither copied nor waited
+        // for here; the connection's thread finishes it.
+        Body::Owned(bytes) => request.respond_raw(head.as_bytes(), Some(Tail::Bytes(bytes.into()))),
+        Body::Shared(bytes) => request.respond_raw(head.as_bytes(), Some(Tail::Bytes(bytes))),
+        Body::File(file, len) => request.respond_raw(head.as_bytes(), Some(Tail::File(file, len))),
+        Body::Events(_) => request.respond_raw(head.as_bytes(), None),
+    };
     match result {
         Err(e)
             if matches!(

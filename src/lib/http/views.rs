@@ -3,11 +3,10 @@
 //! A repeat view is served from the page cache (see `cache`) with no database trip and no render;
 //! `ETag`/`If-None-Match` turn a browser's reload (or an agent's poll of `.md`/`.json`) into a 304.
 
-use std::io::Write as _;
 use std::sync::Arc;
 
-use super::cache::CachedPage;
-use super::context::Worker;
+use super::cache::{Entry, Kind, Meta};
+use super::context::{App, Worker};
 use super::{Body, Request, Response, api, auth};
 use crate::error::Error;
 use crate::model::{is_valid_share_id, now_millis, object_key};
@@ -53,6 +52,10 @@ pub fn error_page(err: &Error) -> Response {
             "The stored session is larger than this server accepts, so it is not shown. Its owner can share a shorter session.",
         ),
         Error::RateLimited { .. } => ("Too many requests", "Slow down and try again shortly."),
+        Error::Busy { .. } => (
+            "Busy",
+            "The server is preparing other pages right now. Try again in a few seconds.",
+        ),
         Error::DamagedDocument { .. } => (
             "This share cannot be shown",
             "The stored session for this share is damaged or in a format this server does not understand. Its owner can fix it by sharing the session again.",
@@ -71,7 +74,7 @@ pub fn error_page(err: &Error) -> Response {
         render::render_status_page(err.status(), title, sentence),
     )
     .with_header("Cache-Control", "no-store");
-    if let Error::RateLimited { retry_after } = err {
+    if let Error::RateLimited { retry_after } | Error::Busy { retry_after } = err {
         response = response.with_header("Retry-After", retry_after.to_string());
     }
     response
@@ -129,16 +132,7 @@ pub fn asset(req: &Request, name: &str) -> Response {
         .with_header("X-Content-Type-Options", "nosniff")
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 4),
-        flate2::Compression::new(6),
-    );
-    encoder
-        .write_all(bytes)
-        .and_then(|()| encoder.finish())
-        .unwrap_or_default()
-}
+use super::cache::gzip;
 
 /// `GET /share/:id`, `/share/:id.md`, `/share/:id.json`
 pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
@@ -157,7 +151,7 @@ pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
         .split('&')
         .find_map(|kv| kv.strip_prefix("after="));
     let result = match variant {
-        Variant::Html if after.is_some() => fragment(w, id, after.unwrap_or_default()),
+        Variant::Html if after.is_some() => fragment(w, req, id, after.unwrap_or_default()),
         Variant::Html => html_page(w, req, id),
         Variant::Markdown | Variant::Json => document_variant(w, req, id, variant),
     };
@@ -174,47 +168,20 @@ enum Variant {
     Json,
 }
 
-/// `.md` and `.json`: built on each request (no cache), but with an `ETag`, so a reader or agent
-/// that polls them gets a 304 while nothing changed.
+/// `.md` and `.json`: from the cache like the page, with an `ETag`, so a reader or agent that
+/// polls them gets a 304 while nothing changed.
 fn document_variant(
     w: &mut Worker,
     req: &Request,
     id: &str,
     variant: Variant,
 ) -> Result<Response, Error> {
-    auth::live_share(w, id)?;
-    let (bytes, _) = api::stored_document(w, id)?;
-    let (content_type, body) = match variant {
-        Variant::Json => ("application/json", bytes),
-        _ => {
-            let doc = api::parse_document(id, &bytes)?;
-            (
-                "text/markdown; charset=utf-8",
-                render::render_transcript_markdown(&doc).into_bytes(),
-            )
-        }
+    let (kind, content_type) = match variant {
+        Variant::Json => (Kind::Document, "application/json"),
+        _ => (Kind::Markdown, "text/markdown; charset=utf-8"),
     };
-    let etag = etag_of(&body);
-    let response = if not_modified(req, &etag) {
-        Response {
-            status: 304,
-            headers: Vec::new(),
-            body: Body::Owned(Vec::new()),
-        }
-    } else {
-        Response::new(200, content_type, body)
-    };
-    Ok(with_page_headers(response)
-        .with_header("ETag", etag)
-        .with_header("Cache-Control", "no-cache"))
-}
-
-/// A quoted strong ETag for `body`.
-fn etag_of(body: &[u8]) -> String {
-    format!(
-        "\"{}\"",
-        &crate::crypto::hex(&crate::crypto::sha256(body))[..24]
-    )
+    let (entry, hit) = cached(w, req, id, kind)?;
+    Ok(with_page_headers(serve_entry(req, &entry, content_type, hit)))
 }
 
 /// Whether the request's `If-None-Match` names `etag`.
@@ -224,56 +191,142 @@ fn not_modified(req: &Request, etag: &str) -> bool {
 }
 
 fn html_page(w: &mut Worker, req: &Request, id: &str) -> Result<Response, Error> {
-    Ok(match current_page(w, id)? {
-        Ok(page) => serve_cached(req, &page),
-        Err(damaged) => damaged,
-    })
+    let (entry, hit) = cached(w, req, id, Kind::Page)?;
+    Ok(with_page_headers(serve_entry(
+        req,
+        &entry,
+        "text/html; charset=utf-8",
+        hit,
+    )))
 }
 
-/// The rendered page of share `id` as it is now: from the cache, or rendered (and cached). `Err`
-/// holds the page to answer when the stored document is damaged.
-fn current_page(w: &mut Worker, id: &str) -> Result<Result<Arc<CachedPage>, Response>, Error> {
-    if let Some(page) = w.app.cache.get(id) {
-        let now = now_millis();
+/// A view of share `id` as it is now, and whether it was a hit: from the cache, or filled once
+/// for every concurrent request (`cache::Flights`) on the render thread.
+///
+/// A miss costs a database trip, an object read and a render, so misses are bounded: per client
+/// (`--page-miss-limit`, 429), and in all: at most half the workers lead fills or wait for heavy
+/// ones (`cache::Flights`), so the others stay free for hits; beyond, 503 `BUSY` with
+/// `Retry-After`.
+pub fn cached(
+    w: &mut Worker,
+    req: &Request,
+    id: &str,
+    kind: Kind,
+) -> Result<(Arc<Entry>, bool), Error> {
+    let now = now_millis();
+    if let Some(entry) = w.app.cache.get(id, kind) {
         // An expired share is gone at once, on every server: its expiry never changes, so the
         // cached copy of it is as good as the database's.
-        let expired = page.expires_at.is_some_and(|at| now >= at);
+        let expired = entry.expires_at.is_some_and(|at| now >= at);
         // Within an upload URL's lifetime the object may have changed behind our back: compare.
         let fresh = !expired
-            && (now >= page.watch_until
-                || w.app.blobs.head(&object_key(id))?.as_deref() == Some(page.object_tag.as_str()));
+            && (now >= entry.watch_until
+                || w.app.blobs.head(&object_key(id))?.as_deref()
+                    == Some(entry.object_tag.as_str()));
         if fresh {
-            return Ok(Ok(page));
+            return Ok((entry, true));
         }
-        if expired {
-            w.app.cache.invalidate(id);
-        }
+        w.app.cache.invalidate(id);
     }
-    let epoch = w.app.cache.epoch();
+    if let Err(retry_after) = w.app.miss_limiter.check(w.app.client_hash(req.client), now) {
+        return Err(Error::RateLimited { retry_after });
+    }
+    // Taken before anything is read: a change from now on keeps this fill out of the cache.
+    let ticket = w.app.cache.ticket(id);
     let row = auth::live_share(w, id)?;
-    let (bytes, object_tag) = api::stored_document(w, id)?;
-    let doc = api::parse_document(id, &bytes)?;
     let share_url = api::share_url(w, id);
-    let page = w.app.renderer.render_page(doc, share_url)?;
-    let page =
-        cached_page(page.into_bytes(), object_tag, row.upload_until).with_expiry(row.expires_at);
-    Ok(Ok(w.app.cache.insert(id, page, epoch)))
+    let app = Arc::clone(&w.app);
+    let entry = w.app.flights.run(id, kind, ticket, |progress| {
+        let owned = (id.to_owned(), Arc::clone(&app));
+        app.renderer.run(move || {
+            let (id, app) = owned;
+            let meta = Meta {
+                object_tag: String::new(),
+                watch_until: row.upload_until,
+                expires_at: row.expires_at,
+            };
+            fill(&app, &id, kind, &share_url, meta, ticket, &progress)
+        })
+    })?;
+    Ok((entry, false))
+}
+
+/// A document this large takes long enough to render that waiting for it holds a worker too
+/// long to let everyone wait (`cache::Flights`).
+const HEAVY_DOCUMENT: usize = 1 << 20;
+
+/// Build and keep one view of a share from its stored document (on the render thread).
+fn fill(
+    app: &App,
+    id: &str,
+    kind: Kind,
+    share_url: &str,
+    mut meta: Meta,
+    ticket: super::cache::Ticket,
+    progress: &super::cache::Progress,
+) -> Result<Arc<Entry>, Error> {
+    let (bytes, object_tag) = api::stored_document(app, id)?;
+    if bytes.len() > HEAVY_DOCUMENT {
+        progress.heavy();
+    }
+    meta.object_tag = object_tag;
+    let plain = if kind == Kind::Document {
+        bytes
+    } else {
+        let doc = api::parse_document(id, &bytes)?;
+        drop(bytes);
+        match kind {
+            Kind::Page => render::render_page(&doc, &render::PageContext { share_url }).into_bytes(),
+            Kind::Markdown => render::render_transcript_markdown(&doc).into_bytes(),
+            _ => crate::protocol::items_json(&doc)?,
+        }
+    };
+    let entry = app.cache.build(plain, meta);
+    Ok(app.cache.insert(id, kind, entry, ticket))
+}
+
+/// Answer with a cached entry: 304 when the client has it, gzipped when it takes that.
+pub fn serve_entry(req: &Request, entry: &Entry, content_type: &str, hit: bool) -> Response {
+    let gzip = req.accepts_gzip().then(|| entry.gzip()).flatten();
+    let mut response = if not_modified(req, &entry.etag) {
+        Response {
+            status: 304,
+            headers: Vec::new(),
+            body: Body::Owned(Vec::new()),
+        }
+    } else if let Some(body) = gzip {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type", content_type.into())],
+            body,
+        }
+        .with_header("Content-Encoding", "gzip")
+    } else {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type", content_type.into())],
+            body: entry.plain(),
+        }
+    };
+    response = response
+        .with_header("ETag", entry.etag.clone())
+        .with_header("Cache-Control", "no-cache")
+        .with_header("Vary", "Accept-Encoding")
+        .with_header("X-Cache", if hit { "hit" } else { "miss" });
+    response
 }
 
 /// `GET /share/:id?after=<message id>`: the rendered messages from that one on (it may have
 /// changed too), cut from the current page, for the live-follow script. An id the page does not
 /// have (or none) gives every message.
-fn fragment(w: &mut Worker, id: &str, after: &str) -> Result<Response, Error> {
+fn fragment(w: &mut Worker, req: &Request, id: &str, after: &str) -> Result<Response, Error> {
     if !render::is_message_id(after) && !after.is_empty() {
         return Err(Error::BadRequest(
             "`after` must be a message id from the page".to_owned(),
         ));
     }
-    let page = match current_page(w, id)? {
-        Ok(page) => page,
-        Err(damaged) => return Ok(damaged),
-    };
-    let body = render::messages_from(&page.html, after).to_vec();
+    let (page, _) = cached(w, req, id, Kind::Page)?;
+    let body = render::messages_from(&page.plain_bytes()?, after).to_vec();
     Ok(
         with_page_headers(Response::new(200, "text/html; charset=utf-8", body))
             .with_header("Cache-Control", "no-store"),
@@ -302,45 +355,4 @@ pub fn events(w: &mut Worker, id: &str) -> Result<Response, Error> {
             expires_at: row.expires_at,
         }),
     })
-}
-
-fn cached_page(html: Vec<u8>, object_tag: String, watch_until: i64) -> CachedPage {
-    let etag = etag_of(&html);
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(html.len() / 4),
-        flate2::Compression::new(6),
-    );
-    let gzip = encoder
-        .write_all(&html)
-        .and_then(|()| encoder.finish())
-        .unwrap_or_default();
-    CachedPage::new(html, gzip, etag, object_tag, watch_until)
-}
-
-fn serve_cached(req: &Request, page: &CachedPage) -> Response {
-    let mut response = if not_modified(req, &page.etag) {
-        Response {
-            status: 304,
-            headers: Vec::new(),
-            body: Body::Owned(Vec::new()),
-        }
-    } else if req.accepts_gzip() && !page.gzip.is_empty() {
-        Response {
-            status: 200,
-            headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
-            body: Body::Shared(page.gzip.clone()),
-        }
-        .with_header("Content-Encoding", "gzip")
-    } else {
-        Response {
-            status: 200,
-            headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
-            body: Body::Shared(page.html.clone()),
-        }
-    };
-    response = response
-        .with_header("ETag", page.etag.clone())
-        .with_header("Cache-Control", "no-cache")
-        .with_header("Vary", "Accept-Encoding");
-    with_page_headers(response)
 }

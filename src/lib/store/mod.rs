@@ -110,8 +110,11 @@ pub fn create_retry_after(count: CreateCount, limit: u32, now: i64) -> u64 {
 pub enum Change {
     /// One share's content or state may have changed.
     Share(String),
-    /// Notifications may have been missed (the listener reconnected): forget everything.
+    /// The listener is connected (again): what was announced while it was not may have been
+    /// missed, so forget everything, and trust what it hears from now on.
     All,
+    /// The listener is not connected: changes of other servers may go unheard until `All`.
+    Lost,
 }
 
 /// A receiver of change notifications from other servers.
@@ -144,10 +147,11 @@ pub trait MetaStore: Send {
     }
     fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>>;
     /// Record a newly issued upload URL: `upload_until = max(upload_until, until)`, `updated_at = now`.
+    /// Every server is told (`notify_change`) in the same transaction: the change and the
+    /// announcement happen together or not at all.
     fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()>;
-    /// Set `updated_at`, for content the server wrote itself.
-    fn touch_share(&mut self, id: &str, now: i64) -> Result<()>;
-    /// Turn a live share into a tombstone; `false` when it was not live.
+    /// Turn a live share into a tombstone; `false` when it was not live. Announced to every
+    /// server in the same transaction.
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool>;
     /// Count one more creation for this client when it is within `limit` over the sliding hour;
     /// the check and the count are one atomic step, so concurrent creates cannot both slip in.
@@ -159,16 +163,24 @@ pub trait MetaStore: Send {
     /// Run `f` while holding this share's lock, so read-modify-write of its document is serialized
     /// across servers; `mark_deleted` waits for it. `f` sees the row as it is under the lock. The
     /// lock is the share's alone (PostgreSQL: its row lock; SQLite: a lock of this process), so `f`
-    /// may do object-store I/O without holding up other shares.
+    /// may do object-store I/O without holding up other shares. When `f` succeeds, the share's
+    /// `updated_at` becomes `now` and every server is told, in the transaction that holds the
+    /// lock.
     fn with_share_locked(
         &mut self,
         id: &str,
+        now: i64,
         f: &mut dyn FnMut(&ShareRow) -> Result<()>,
     ) -> Result<()>;
     /// Tell every server that a share changed (a no-op where only one server can exist).
     fn notify_change(&mut self, id: &str) -> Result<()>;
     /// Up to `limit` live shares whose expiry has passed at `now`, for the sweeper.
     fn expired_shares(&mut self, now: i64, limit: u32) -> Result<Vec<String>>;
+    /// Up to `limit` deleted or expired shares whose object may still exist and whose last upload
+    /// URL expired at or before `until`, for the sweeper.
+    fn unpurged_shares(&mut self, until: i64, limit: u32) -> Result<Vec<String>>;
+    /// Record that the object of tombstone `id` is gone for good.
+    fn mark_purged(&mut self, id: &str, now: i64) -> Result<()>;
     /// Drop what no longer serves a purpose at `now`: creation counts of past windows (the
     /// create limit counts only the current one, so a client's address hash is gone within the
     /// hour) and nonces of expired upload URLs.
@@ -181,7 +193,8 @@ pub trait Connector: Send + Sync {
     fn connect(&self) -> Result<Box<dyn MetaStore>>;
     /// A sentence for the startup line, without credentials.
     fn describe(&self) -> String;
-    /// Start a background listener for other servers' changes; a no-op for a single-server store.
+    /// Start a background listener for other servers' changes, telling `sink` `Change::All` once it
+    /// listens (at once for a single-server store, which has nothing to listen to).
     fn listen(&self, sink: ChangeSink);
 }
 
@@ -218,6 +231,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "0002_expiry.sql",
         sql: include_str!("../../../migrations/postgres/0002_expiry.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_purge.sql",
+        sql: include_str!("../../../migrations/postgres/0003_purge.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -230,6 +248,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "0002_expiry.sql",
         sql: include_str!("../../../migrations/sqlite/0002_expiry.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_purge.sql",
+        sql: include_str!("../../../migrations/sqlite/0003_purge.sql"),
     },
 ];
 

@@ -351,19 +351,15 @@ impl Connector for PostgresConnector {
 }
 
 fn listen_forever(config: &Config, tls: &MakeTlsConnector, sink: &ChangeSink) {
-    let mut first = true;
     loop {
-        if let Ok(mut client) = config.connect(tls.clone()) {
-            if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok() {
-                if !first {
-                    // Whatever was announced while we were away is lost: start afresh.
-                    sink(Change::All);
-                }
-                first = false;
-                pump_notifications(&mut client, sink);
-            }
-        } else {
-            first = false;
+        // Until LISTEN is in place, another server's change would go unheard.
+        sink(Change::Lost);
+        if let Ok(mut client) = config.connect(tls.clone())
+            && client.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok()
+        {
+            // Whatever was announced while we were away is lost: start afresh.
+            sink(Change::All);
+            pump_notifications(&mut client, sink);
         }
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -527,25 +523,24 @@ impl MetaStore for PostgresStore {
     }
 
     fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()> {
+        // One statement, so one transaction: NOTIFY is sent when the update commits.
         self.execute(
-            "UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3 WHERE id = $1",
-            &[&id, &until, &now],
-        )?;
-        Ok(())
-    }
-
-    fn touch_share(&mut self, id: &str, now: i64) -> Result<()> {
-        self.execute(
-            "UPDATE shares SET updated_at = $2 WHERE id = $1",
-            &[&id, &now],
+            "WITH noted AS (
+                 UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3 WHERE id = $1 RETURNING id
+             )
+             SELECT pg_notify($4, id) FROM noted",
+            &[&id, &until, &now, &CHANNEL],
         )?;
         Ok(())
     }
 
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
         let n = self.execute(
-            "UPDATE shares SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-            &[&id, &now],
+            "WITH deleted AS (
+                 UPDATE shares SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id
+             )
+             SELECT pg_notify($3, id) FROM deleted",
+            &[&id, &now, &CHANNEL],
         )?;
         Ok(n == 1)
     }
@@ -596,6 +591,7 @@ impl MetaStore for PostgresStore {
     fn with_share_locked(
         &mut self,
         id: &str,
+        now: i64,
         f: &mut dyn FnMut(&ShareRow) -> Result<()>,
     ) -> Result<()> {
         let mut tx = self.client.transaction().map_err(pg_err)?;
@@ -609,6 +605,13 @@ impl MetaStore for PostgresStore {
             .map(row_to_share)
             .ok_or(Error::ShareNotFound)?;
         f(&row)?;
+        tx.execute(
+            "UPDATE shares SET updated_at = $2 WHERE id = $1",
+            &[&id, &now],
+        )
+        .map_err(pg_err)?;
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])
+            .map_err(pg_err)?;
         tx.commit().map_err(pg_err)
     }
 
@@ -628,6 +631,27 @@ impl MetaStore for PostgresStore {
             .query(&statement, &[&now, &limit])
             .map_err(pg_err)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn unpurged_shares(&mut self, until: i64, limit: u32) -> Result<Vec<String>> {
+        let limit = i64::from(limit);
+        let statement = self.prepared(
+            "SELECT id FROM shares WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND upload_until <= $1
+             ORDER BY upload_until LIMIT $2",
+        )?;
+        let rows = self
+            .client
+            .query(&statement, &[&until, &limit])
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn mark_purged(&mut self, id: &str, now: i64) -> Result<()> {
+        self.execute(
+            "UPDATE shares SET purged_at = $2 WHERE id = $1 AND deleted_at IS NOT NULL",
+            &[&id, &now],
+        )?;
+        Ok(())
     }
 
     fn prune(&mut self, now: i64) -> Result<()> {

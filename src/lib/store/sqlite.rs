@@ -147,8 +147,9 @@ impl Connector for SqliteConnector {
         format!("SQLite at {}", self.path.display())
     }
 
-    fn listen(&self, _sink: ChangeSink) {
-        // One process owns the file, so every change is seen in-process.
+    fn listen(&self, sink: ChangeSink) {
+        // One process owns the file, so every change is seen in-process: nothing can go unheard.
+        sink(super::Change::All);
     }
 }
 
@@ -198,16 +199,6 @@ impl MetaStore for SqliteStore {
             .execute(
                 "UPDATE shares SET upload_until = MAX(upload_until, ?2), updated_at = ?3 WHERE id = ?1",
                 params![id, until, now],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    fn touch_share(&mut self, id: &str, now: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE shares SET updated_at = ?2 WHERE id = ?1",
-                params![id, now],
             )
             .map_err(db_err)?;
         Ok(())
@@ -306,6 +297,7 @@ impl MetaStore for SqliteStore {
     fn with_share_locked(
         &mut self,
         id: &str,
+        now: i64,
         f: &mut dyn FnMut(&ShareRow) -> Result<()>,
     ) -> Result<()> {
         // The share's own lock, not a transaction: `f` reads and writes the object store, and
@@ -317,7 +309,13 @@ impl MetaStore for SqliteStore {
                 .and_then(|mut s| s.query_row([id], row_to_share).optional())
                 .map_err(db_err)?
                 .ok_or(Error::ShareNotFound)?;
-            f(&row)
+            f(&row)?;
+            conn.execute(
+                "UPDATE shares SET updated_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )
+            .map_err(db_err)?;
+            Ok(())
         })
     }
 
@@ -338,6 +336,31 @@ impl MetaStore for SqliteStore {
             .and_then(Iterator::collect)
             .map_err(db_err)?;
         Ok(ids)
+    }
+
+    fn unpurged_shares(&mut self, until: i64, limit: u32) -> Result<Vec<String>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM shares WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND upload_until <= ?1
+                 ORDER BY upload_until LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let ids = statement
+            .query_map(params![until, limit], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(db_err)?;
+        Ok(ids)
+    }
+
+    fn mark_purged(&mut self, id: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE shares SET purged_at = ?2 WHERE id = ?1 AND deleted_at IS NOT NULL",
+                params![id, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
     }
 
     fn prune(&mut self, now: i64) -> Result<()> {
@@ -413,7 +436,7 @@ mod tests {
         std::thread::scope(|scope| {
             let holder = scope.spawn(|| {
                 let mut s = c.connect().unwrap();
-                s.with_share_locked("lockedshare", &mut |row| {
+                s.with_share_locked("lockedshare", 1, &mut |row| {
                     assert!(row.deleted_at.is_none());
                     entered.wait();
                     release.wait();

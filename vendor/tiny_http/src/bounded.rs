@@ -522,6 +522,7 @@ impl<'a> Connection<'a> {
             stream: Arc::clone(&self.stream),
             nonblocking: false,
             pending: Vec::new(),
+            tail: None,
             head: HeadScan::default(),
             failed: false,
             detached: false,
@@ -550,9 +551,14 @@ impl<'a> Connection<'a> {
         if done.close {
             keep_alive = false;
         }
-        if !done.pending.is_empty() {
+        if !done.pending.is_empty() || done.tail.is_some() {
             let _ = self.stream.set_nonblocking(false);
             self.write_paced(&done.pending)?;
+            match done.tail {
+                Some(Held::Bytes(bytes, from)) => self.write_paced(&bytes[from..])?,
+                Some(Held::File(file, len)) => self.write_file_paced(&file, len)?,
+                None => {}
+            }
         }
         Ok(keep_alive && !self.shared.closing.load(Ordering::Acquire))
     }
@@ -791,6 +797,25 @@ impl<'a> Connection<'a> {
         Ok(())
     }
 
+    /// Write the first `len` bytes of `file` (a response body on disk), as `write_paced` does:
+    /// 64 KiB in memory at a time, however slowly the client reads.
+    fn write_file_paced(&mut self, file: &std::fs::File, len: u64) -> Result<(), Stop> {
+        let started = Instant::now();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut written = 0u64;
+        while written < len {
+            let want = chunk.len().min((len - written) as usize);
+            let n = match crate::request::read_at(file, &mut chunk[..want], written) {
+                Ok(0) | Err(_) => return Err(Stop::Closed),
+                Ok(n) => n,
+            };
+            let deadline = self.paced_deadline(started, written as usize);
+            self.write_all_by(&chunk[..n], deadline)?;
+            written += n as u64;
+        }
+        Ok(())
+    }
+
     /// Answer `status` and close. What the client still sends is read past up to a small bound,
     /// so that the close does not become a reset that overtakes the answer.
     fn refuse(&mut self, status: u16) {
@@ -881,10 +906,19 @@ fn parse_header(line: &[u8]) -> Result<Header, Stop> {
 struct Done {
     /// Bytes of the response the socket would not take without waiting.
     pending: Vec<u8>,
+    /// The body handed over whole (`Tail`), from where the socket stopped taking it.
+    tail: Option<Held>,
     /// The response said `Connection: close`, or writing failed.
     close: bool,
     /// The socket was handed over (`Request::into_stream`): leave it alone.
     detached: bool,
+}
+
+/// A response body the connection thread finishes writing: shared bytes from an offset, or a
+/// file's first bytes.
+enum Held {
+    Bytes(Arc<[u8]>, usize),
+    File(Arc<std::fs::File>, u64),
 }
 
 /// Finds `Connection: close` in the head of the response a worker writes.
@@ -928,6 +962,7 @@ pub(crate) struct ResponseWriter {
     stream: Arc<TcpStream>,
     nonblocking: bool,
     pending: Vec<u8>,
+    tail: Option<Held>,
     head: HeadScan,
     failed: bool,
     detached: bool,
@@ -991,9 +1026,48 @@ impl ResponseWriter {
 }
 
 impl crate::request::Sink for ResponseWriter {
+    fn send_tail(&mut self, tail: crate::request::Tail) -> io::Result<()> {
+        use crate::request::Tail;
+        if self.failed {
+            return Err(ErrorKind::BrokenPipe.into());
+        }
+        let bytes = match tail {
+            Tail::File(file, len) => {
+                // Read from disk by the connection thread, never by the worker.
+                self.tail = Some(Held::File(file, len));
+                return Ok(());
+            }
+            Tail::Bytes(bytes) if !self.pending.is_empty() => {
+                self.tail = Some(Held::Bytes(bytes, 0));
+                return Ok(());
+            }
+            Tail::Bytes(bytes) => bytes,
+        };
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.write_now(&bytes[written..]) {
+                Ok(0) => {
+                    self.failed = true;
+                    return Err(ErrorKind::WriteZero.into());
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                    self.tail = Some(Held::Bytes(bytes, written));
+                    return Ok(());
+                }
+                Err(err) => {
+                    self.failed = true;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn into_stream(mut self: Box<Self>) -> Option<TcpStream> {
         // Bytes still waiting would be lost with the connection thread: keep the socket there.
-        if self.failed || !self.pending.is_empty() {
+        if self.failed || !self.pending.is_empty() || self.tail.is_some() {
             self.failed = true;
             return None;
         }
@@ -1018,6 +1092,7 @@ impl Drop for ResponseWriter {
         if let Some(done) = self.done.take() {
             let _ = done.send(Done {
                 pending: std::mem::take(&mut self.pending),
+                tail: self.tail.take(),
                 close: self.head.close || self.failed,
                 detached: self.detached,
             });

@@ -110,7 +110,7 @@ use util::MessagesQueue;
 pub use bounded::Limits;
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
-pub use request::{ReadWrite, Request};
+pub use request::{ReadWrite, Request, Tail};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
 

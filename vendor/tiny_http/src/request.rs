@@ -109,6 +109,53 @@ pub(crate) trait Sink: Write + Send {
     fn into_stream(self: Box<Self>) -> Option<std::net::TcpStream> {
         None
     }
+
+    /// Write `tail` after what was written so far. The bounded edge's writer keeps what the
+    /// socket would not take at once, without copying it, for the connection thread.
+    fn send_tail(&mut self, tail: Tail) -> io::Result<()> {
+        write_tail(self, tail)
+    }
+}
+
+/// bshare: the body of a response after its head, handed to the writer whole: shared bytes
+/// (a cached page) or the first `len` bytes of a file (a page cached on disk). A slow reader then
+/// costs no copy of the body and no worker.
+/// The file is read by position (`pread`), so one open file serves many responses at once.
+pub enum Tail {
+    Bytes(std::sync::Arc<[u8]>),
+    File(std::sync::Arc<std::fs::File>, u64),
+}
+
+pub(crate) fn write_tail<W: Write + ?Sized>(writer: &mut W, tail: Tail) -> io::Result<()> {
+    match tail {
+        Tail::Bytes(bytes) => writer.write_all(&bytes),
+        Tail::File(file, len) => {
+            let mut chunk = vec![0u8; 64 * 1024];
+            let mut at = 0u64;
+            while at < len {
+                let want = chunk.len().min((len - at) as usize);
+                let n = read_at(&file, &mut chunk[..want], at)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                writer.write_all(&chunk[..n])?;
+                at += n as u64;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Read from `offset` without moving the file's own position.
+pub(crate) fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+    }
 }
 
 /// bshare: any other writer, as a `Sink` without a socket.
@@ -474,6 +521,22 @@ impl Request {
     /// not come from the bounded edge or its writer already failed.
     pub fn into_stream(mut self) -> Option<std::net::TcpStream> {
         self.response_writer.take()?.into_stream()
+    }
+
+    /// bshare: answer with a head written as is and a body handed over whole (`Tail`), so the
+    /// bounded edge need not copy what a slow reader has not taken yet.
+    pub fn respond_raw(mut self, head: &[u8], tail: Option<Tail>) -> Result<(), IoError> {
+        let result = match self.response_writer.take() {
+            Some(mut writer) => writer
+                .write_all(head)
+                .and_then(|()| tail.map_or(Ok(()), |tail| writer.send_tail(tail)))
+                .and_then(|()| writer.flush()),
+            None => Ok(()),
+        };
+        if let Some(sender) = self.notify_when_responded.take() {
+            let _ = sender.send(());
+        }
+        result
     }
 
     /// Extract the body `Reader` object from the Request.
