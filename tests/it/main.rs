@@ -4,14 +4,15 @@ mod support;
 
 mod api;
 mod bounds;
-mod cache;
 mod browser;
+mod cache;
 mod cli;
 mod edge;
 mod fake_model;
 mod html;
 mod live;
 mod opencode_e2e;
+mod outages;
 mod plugin_install;
 mod redaction;
 mod registry;

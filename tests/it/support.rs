@@ -634,7 +634,8 @@ impl Server {
             .env("BSHARE_WORKERS", "8")
             // Tests make many shares from one address; a test that checks the limits lowers them.
             .env("BSHARE_CREATE_LIMIT", "100000")
-            .env("BSHARE_REQUEST_LIMIT", "100000");
+            .env("BSHARE_REQUEST_LIMIT", "100000")
+            .env("BSHARE_PAGE_MISS_LIMIT", "100000");
         for key in [
             "DATABASE_URL",
             "S3_BUCKET",
@@ -949,6 +950,16 @@ pub fn share_document(server: &Server, bytes: &[u8]) -> serde_json::Value {
     let r = upload(created["presignedUrl"].as_str().unwrap(), bytes);
     assert_eq!(r.status, 200, "upload: {}", r.text());
     created
+}
+
+/// Sets its flag when dropped: loops of client threads in a `thread::scope` stop however the
+/// scope ends, a failed check included (else the scope would wait for them forever).
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Poll `check` until it returns true or `timeout` passes.

@@ -273,7 +273,12 @@ pub fn get_document(w: &mut Worker, req: &Request, id: &str) -> Result<Response>
             .with_header("Cache-Control", "no-cache"));
     }
     let (entry, hit) = super::views::cached(w, req, id, super::cache::Kind::Document)?;
-    Ok(super::views::serve_entry(req, &entry, "application/json", hit))
+    Ok(super::views::serve_entry(
+        req,
+        &entry,
+        "application/json",
+        hit,
+    ))
 }
 
 /// The bytes and tag of a live share's stored document; 404 `NOT_UPLOADED` when there is none,

@@ -235,10 +235,7 @@ impl PageCache {
                         gzip: (Arc::new(g), gzip.len() as u64),
                     }),
                     (Err(e), _) | (_, Err(e)) => {
-                        eprintln!(
-                            "bshare: cannot keep a large page in {}: {e}",
-                            dir.display()
-                        );
+                        eprintln!("bshare: cannot keep a large page in {}: {e}", dir.display());
                         None
                     }
                 }
@@ -567,9 +564,8 @@ impl Flights {
                         return Err(busy);
                     }
                 };
-                let result = (fill.take().expect("a flight is led once"))(
-                    lead.flight.progress.clone(),
-                );
+                let result =
+                    (fill.take().expect("a flight is led once"))(lead.flight.progress.clone());
                 let answer = match &result {
                     Ok(entry) => Ok(Arc::clone(entry)),
                     Err(e) => Err(e.duplicate()),

@@ -89,7 +89,12 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
 /// the page (`views::cached`), with an `ETag`.
 pub fn get_share_items(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let (entry, hit) = super::views::cached(w, req, id, super::cache::Kind::Items)?;
-    Ok(super::views::serve_entry(req, &entry, "application/json", hit))
+    Ok(super::views::serve_entry(
+        req,
+        &entry,
+        "application/json",
+        hit,
+    ))
 }
 
 fn empty_document(id: &str, session_id: &str, created_at: i64) -> ShareData {

@@ -181,7 +181,12 @@ fn document_variant(
         _ => (Kind::Markdown, "text/markdown; charset=utf-8"),
     };
     let (entry, hit) = cached(w, req, id, kind)?;
-    Ok(with_page_headers(serve_entry(req, &entry, content_type, hit)))
+    Ok(with_page_headers(serve_entry(
+        req,
+        &entry,
+        content_type,
+        hit,
+    )))
 }
 
 /// Whether the request's `If-None-Match` names `etag`.
@@ -276,7 +281,9 @@ fn fill(
         let doc = api::parse_document(id, &bytes)?;
         drop(bytes);
         match kind {
-            Kind::Page => render::render_page(&doc, &render::PageContext { share_url }).into_bytes(),
+            Kind::Page => {
+                render::render_page(&doc, &render::PageContext { share_url }).into_bytes()
+            }
             Kind::Markdown => render::render_transcript_markdown(&doc).into_bytes(),
             _ => crate::protocol::items_json(&doc)?,
         }
