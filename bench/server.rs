@@ -213,6 +213,27 @@ fn wrk(port: u16, path: &str, connections: u32, extra: &[&str]) -> f64 {
     rps
 }
 
+/// `doc` with its messages repeated (fresh ids) until it has `messages` of them.
+fn big_session(doc: &[u8], messages: usize) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(doc).unwrap();
+    let originals = v["messages"].as_array().unwrap().clone();
+    let list = v["messages"].as_array_mut().unwrap();
+    list.clear();
+    for n in 0..messages {
+        let mut m = originals[n % originals.len()].clone();
+        let id = format!("{}r{n}", m["info"]["id"].as_str().unwrap_or("msg"));
+        m["info"]["id"] = id.clone().into();
+        if let Some(parts) = m["parts"].as_array_mut() {
+            for p in parts {
+                p["id"] = format!("{}r{n}", p["id"].as_str().unwrap_or("prt")).into();
+                p["messageID"] = id.clone().into();
+            }
+        }
+        list.push(m);
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -227,7 +248,14 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 
 fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
     let data = tmp.join("view");
-    let (mut server, port) = spawn_server(bin, &data, &["--workers", "8"], &[], true);
+    // `/data` is an API route, limited per address: one address here is many clients.
+    let (mut server, port) = spawn_server(
+        bin,
+        &data,
+        &["--workers", "8", "--request-limit", "4000000000"],
+        &[],
+        true,
+    );
     wait_ready(port);
     let body = format!(
         r#"{{"sessionId":"ses_bench","shareId":"benchpage","size":{}}}"#,
@@ -316,6 +344,52 @@ fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
+
+    // A 2,000-message share: OpenCode's item list (`/data`, what `opencode import` reads) against
+    // nginx serving the same bytes as a static file.
+    let big = big_session(doc, 2000);
+    let body = format!(
+        r#"{{"sessionId":"ses_big","shareId":"benchbig","size":{}}}"#,
+        big.len()
+    );
+    let (status, created) = request(
+        port,
+        "POST",
+        "/api/share/presign",
+        "Content-Type: application/json\r\n",
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 201);
+    let url = json_field(&created, "presignedUrl");
+    let path = &url[url.find("/blob/").unwrap()..];
+    let (status, _) = request(
+        port,
+        "PUT",
+        path,
+        "Content-Type: application/json\r\n",
+        &big,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let (status, items) = request(port, "GET", "/api/share/benchbig/data", "", b"").unwrap();
+    assert_eq!(status, 200);
+    std::fs::create_dir_all(site.join("api/share/benchbig")).unwrap();
+    std::fs::write(site.join("api/share/benchbig/data"), &items).unwrap();
+    let nginx_rps = wrk(nginx_port, "/api/share/benchbig/data", 32, &[]);
+    let ours = wrk(port, "/api/share/benchbig/data", 32, &[]);
+    println!(
+        "/data of a 2,000-message share ({} bytes of document, {} of items), one server core, 32 connections: bshare {ours:.0} req/s, nginx (static file) {nginx_rps:.0} req/s — {:.2}× nginx (target ≥ 0.5)",
+        big.len(),
+        items.len(),
+        ours / nginx_rps.max(1.0)
+    );
+    let (rss, hwm) = rss_kib(server.id());
+    println!(
+        "resident memory of bshare after the 2,000-message share's /data load: {:.1} MiB now, {:.1} MiB peak — target < 60 MiB",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
     // SIGTERM, so the master stops its worker too (SIGKILL would orphan it).
     let _ = Command::new("kill").arg(nginx.id().to_string()).status();
     let _ = nginx.wait();
@@ -331,7 +405,7 @@ fn start_nginx(site: &Path) -> (Child, u16) {
         let conf = format!(
             "worker_processes 1; daemon off; pid {site}/nginx.pid; error_log {site}/error.log;
 events {{ worker_connections 1024; }}
-http {{ access_log {site}/access.log; default_type text/html; gzip_static on; keepalive_requests 1000000;
+http {{ access_log {site}/access.log; default_type text/html; sendfile on; tcp_nopush on; gzip_static on; keepalive_requests 1000000;
   server {{ listen 127.0.0.1:{port}; root {site}; }} }}",
             site = site.display()
         );

@@ -474,7 +474,10 @@ fn healthz_answers(stores: Stores) {
     let r = get(&server.url("/healthz"));
     assert_eq!(
         (r.status, r.json()),
-        (200, json!({"database": "ok", "objects": "ok"}))
+        (
+            200,
+            json!({"database": "ok", "objects": "ok", "cache": {"entries": 0, "hits": 0, "fills": 0}})
+        )
     );
 }
 
