@@ -165,6 +165,7 @@ impl Error {
 
     /// The same error again, for every request that waited on one piece of work (a page render
     /// shared by its concurrent requests); causes are kept as their text.
+    #[must_use]
     pub fn duplicate(&self) -> Self {
         let cause = |c: &Cause| -> Cause { c.to_string().into() };
         match self {

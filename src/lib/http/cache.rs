@@ -403,11 +403,12 @@ pub fn prepare_disk_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("entry-") && n.ends_with(".tmp"))
-        {
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.starts_with("entry-")
+                && std::path::Path::new(n)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("tmp"))
+        }) {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -711,7 +712,7 @@ mod tests {
     fn large_entries_go_to_unlinked_files_within_the_disk_budget() {
         let dir = tempfile::tempdir().unwrap();
         let c = PageCache::new(8 << 10, 100 << 10, Some(dir.path().to_owned()));
-        let plain: Vec<u8> = (0..40_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let plain: Vec<u8> = (0..40_000u32).flat_map(u32::to_le_bytes).collect();
         let e = c.build(plain.clone(), meta());
         assert!(matches!(e.plain(), Body::File(_, 160_000)) || e.disk_size() == 0);
         // 160 KB plain does not fit a 100 KB disk budget: served once, not kept.
