@@ -185,7 +185,8 @@ fn postgres_restarted_under_steady_load_loses_nothing_acknowledged() {
     for (what, s) in &seen {
         if s.status >= 500 {
             assert!(
-                s.at + Duration::from_millis(500) >= down_at
+                // A request begun just before the stop may fail too.
+                s.at + Duration::from_secs(2) >= down_at
                     && s.at <= back_at + Duration::from_secs(5),
                 "{what} failed at {:?}, outside the outage ({down_at:?} to {back_at:?}) and the 5 s after it",
                 s.at
@@ -234,7 +235,7 @@ fn postgres_restarted_under_steady_load_loses_nothing_acknowledged() {
 #[test]
 fn a_killed_bucket_fails_fast_while_cached_pages_are_served() {
     let mut env = Env::new(Stores::PostgresS3);
-    // Upload URLs of a second: cached pages then stop checking the object very soon.
+    // Upload URLs of a second: cached pages then stop checking the object after two.
     let server = env.server(&["--upload-url-ttl", "1"]);
     let doc = read_data(SHORT);
     let cached = share_document(&server, &doc)["shareId"]
@@ -245,7 +246,8 @@ fn a_killed_bucket_fails_fast_while_cached_pages_are_served() {
         .as_str()
         .unwrap()
         .to_owned();
-    std::thread::sleep(Duration::from_millis(1100));
+    // The URL (1 s) and as long again for an upload begun before it expired.
+    std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(get(&server.url(&format!("/share/{cached}"))).status, 200);
 
     let started = Instant::now();

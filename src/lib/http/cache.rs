@@ -66,7 +66,8 @@ enum Stored {
     },
     Disk {
         plain: (Arc<File>, u64),
-        gzip: (Arc<File>, u64),
+        /// `None` when compressing did not pay.
+        gzip: Option<(Arc<File>, u64)>,
     },
 }
 
@@ -74,7 +75,7 @@ enum Stored {
 #[derive(Debug)]
 pub struct Entry {
     stored: Stored,
-    /// Quoted strong ETag of the plain bytes.
+    /// Quoted strong ETag of the plain bytes; the gzipped bytes have their own (`gzip_etag`).
     pub etag: String,
     /// The object version the entry was built from.
     pub object_tag: String,
@@ -94,6 +95,11 @@ pub struct Meta {
 }
 
 impl Entry {
+    /// The strong ETag of the gzipped body: another representation, another tag.
+    pub fn gzip_etag(&self) -> String {
+        format!("{}-gz\"", self.etag.trim_end_matches('"'))
+    }
+
     /// The plain body.
     pub fn plain(&self) -> Body {
         match &self.stored {
@@ -107,7 +113,9 @@ impl Entry {
         match &self.stored {
             Stored::Memory { gzip, .. } if gzip.is_empty() => None,
             Stored::Memory { gzip, .. } => Some(Body::Shared(Arc::clone(gzip))),
-            Stored::Disk { gzip, .. } => Some(Body::File(Arc::clone(&gzip.0), gzip.1)),
+            Stored::Disk { gzip, .. } => gzip
+                .as_ref()
+                .map(|(file, len)| Body::File(Arc::clone(file), *len)),
         }
     }
 
@@ -134,7 +142,7 @@ impl Entry {
     fn disk_size(&self) -> u64 {
         match &self.stored {
             Stored::Memory { .. } => 0,
-            Stored::Disk { plain, gzip } => plain.1 + gzip.1,
+            Stored::Disk { plain, gzip } => plain.1 + gzip.as_ref().map_or(0, |g| g.1),
         }
     }
 }
@@ -144,6 +152,14 @@ impl Entry {
 pub struct Ticket {
     slot: u64,
     all: u64,
+}
+
+impl Ticket {
+    /// A fill that started from `self` saw every change `earlier` had seen (the counters only
+    /// grow), so its result answers a request that came with `earlier`.
+    fn covers(self, earlier: Ticket) -> bool {
+        self.slot >= earlier.slot && self.all >= earlier.all
+    }
 }
 
 #[derive(Default)]
@@ -229,10 +245,15 @@ impl PageCache {
         let size = plain.len() + gzip.len();
         let stored = match &self.disk_dir {
             Some(dir) if size > self.memory_budget / 8 && size as u64 <= self.disk_budget => {
-                match (unlinked_file(dir, &plain), unlinked_file(dir, &gzip)) {
+                let gzip_file = if gzip.is_empty() {
+                    Ok(None)
+                } else {
+                    unlinked_file(dir, &gzip).map(|g| Some((Arc::new(g), gzip.len() as u64)))
+                };
+                match (unlinked_file(dir, &plain), gzip_file) {
                     (Ok(p), Ok(g)) => Some(Stored::Disk {
                         plain: (Arc::new(p), plain.len() as u64),
-                        gzip: (Arc::new(g), gzip.len() as u64),
+                        gzip: g,
                     }),
                     (Err(e), _) | (_, Err(e)) => {
                         eprintln!("bshare: cannot keep a large page in {}: {e}", dir.display());
@@ -473,19 +494,29 @@ struct Lead<'a> {
 
 impl Lead<'_> {
     fn finish(&self, result: Result<Arc<Entry>>) {
-        self.flights
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.key);
         let mut done = self
             .flight
             .done
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if done.is_none() {
-            *done = Some(result);
+        if done.is_some() {
+            return;
         }
+        {
+            // Off the map, if it is still this flight there (a later one may have taken its key).
+            let mut map = self
+                .flights
+                .map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if map
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
+                map.remove(&self.key);
+            }
+        }
+        *done = Some(result);
         self.flight.finished.notify_all();
     }
 }
@@ -584,7 +615,7 @@ impl Flights {
                     }
                 }
             };
-            if flight.ticket == ticket {
+            if flight.ticket.covers(ticket) {
                 return result;
             }
             // That fill started before a change this request must see: fill again.
@@ -692,20 +723,37 @@ mod tests {
 
     #[test]
     fn budget_evicts_oldest() {
-        let c = memory_cache(1000);
-        for id in ["a", "b", "c"] {
-            // Random bytes: gzip does not pay, so each entry is its plain bytes.
-            let e = c.build(crate::crypto::random_bytes::<44>().to_vec(), meta());
+        // Random bytes: gzip does not pay, so each entry is its plain bytes and 256 more.
+        let random = |n: usize| {
+            (0..n)
+                .map(|_| crate::crypto::random_bytes::<1>()[0])
+                .collect()
+        };
+        let c = memory_cache(2000);
+        for id in ["a", "b", "c", "d"] {
+            let e = c.build(random(150), meta());
+            assert!(e.gzip().is_none());
             c.insert(id, Kind::Page, e, c.ticket(id));
         }
-        let e = c.build(vec![7; 600], meta());
-        assert!(e.gzip().is_some());
-        c.insert("d", Kind::Page, e, c.ticket("d"));
-        assert!(c.get("d", Kind::Page).is_some());
-        let e = c.build(crate::crypto::random_bytes::<32>().repeat(20), meta());
+        assert_eq!(c.len(), 4, "1,624 bytes fit");
+        let e = c.build(random(300), meta());
         c.insert("e", Kind::Page, e, c.ticket("e"));
-        assert!(c.get("a", Kind::Page).is_none(), "oldest first");
-        assert!(c.get("e", Kind::Page).is_some());
+        assert!(c.get("a", Kind::Page).is_none(), "the oldest went");
+        for id in ["b", "c", "d", "e"] {
+            assert!(c.get(id, Kind::Page).is_some(), "{id} stays");
+        }
+    }
+
+    #[test]
+    fn a_later_fill_answers_an_earlier_request_but_not_the_reverse() {
+        let c = memory_cache(10_000);
+        let before = c.ticket("a");
+        c.invalidate("a");
+        let after = c.ticket("a");
+        assert!(after.covers(before));
+        assert!(!before.covers(after));
+        c.clear();
+        assert!(!after.covers(c.ticket("a")));
     }
 
     #[test]
@@ -714,8 +762,8 @@ mod tests {
         let c = PageCache::new(8 << 10, 100 << 10, Some(dir.path().to_owned()));
         let plain: Vec<u8> = (0..40_000u32).flat_map(u32::to_le_bytes).collect();
         let e = c.build(plain.clone(), meta());
-        assert!(matches!(e.plain(), Body::File(_, 160_000)) || e.disk_size() == 0);
-        // 160 KB plain does not fit a 100 KB disk budget: served once, not kept.
+        // 160 KB does not fit the 100 KB disk budget, nor the memory one: served once, not kept.
+        assert!(matches!(e.plain(), Body::Shared(_)));
         let kept = c.insert("big", Kind::Page, e, c.ticket("big"));
         assert!(c.get("big", Kind::Page).is_none());
         assert_eq!(&*kept.plain_bytes().unwrap(), &plain[..]);

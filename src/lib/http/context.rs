@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 use crate::store::{self, Change, Connector, MetaStore};
 
 /// How long after an upload URL expires an upload begun with it may still be finishing (at
-/// most: no longer than the URL lived).
-const PURGE_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
+/// most: no longer than the URL lived). Cached views check the object that much longer, and the
+/// sweep waits as long before it removes a tombstone's object.
+pub const PURGE_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Everything the workers share.
 pub struct App {

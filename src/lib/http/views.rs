@@ -247,7 +247,13 @@ pub fn cached(
             let (id, app) = owned;
             let meta = Meta {
                 object_tag: String::new(),
-                watch_until: row.upload_until,
+                // A PUT begun before its URL expired may end after it: keep checking a while.
+                watch_until: row.upload_until
+                    + app
+                        .config
+                        .upload_url_lifetime
+                        .min(super::context::PURGE_GRACE)
+                        .as_millis() as i64,
                 expires_at: row.expires_at,
             };
             fill(&app, &id, kind, &share_url, meta, ticket, &progress)
@@ -295,7 +301,12 @@ fn fill(
 /// Answer with a cached entry: 304 when the client has it, gzipped when it takes that.
 pub fn serve_entry(req: &Request, entry: &Entry, content_type: &str, hit: bool) -> Response {
     let gzip = req.accepts_gzip().then(|| entry.gzip()).flatten();
-    let mut response = if not_modified(req, &entry.etag) {
+    let etag = if gzip.is_some() {
+        entry.gzip_etag()
+    } else {
+        entry.etag.clone()
+    };
+    let mut response = if not_modified(req, &etag) {
         Response {
             status: 304,
             headers: Vec::new(),
@@ -316,7 +327,7 @@ pub fn serve_entry(req: &Request, entry: &Entry, content_type: &str, hit: bool) 
         }
     };
     response = response
-        .with_header("ETag", entry.etag.clone())
+        .with_header("ETag", etag)
         .with_header("Cache-Control", "no-cache")
         .with_header("Vary", "Accept-Encoding")
         .with_header("X-Cache", if hit { "hit" } else { "miss" });

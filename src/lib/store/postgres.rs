@@ -360,6 +360,8 @@ fn listen_forever(config: &Config, tls: &MakeTlsConnector, sink: &ChangeSink) {
             // Whatever was announced while we were away is lost: start afresh.
             sink(Change::All);
             pump_notifications(&mut client, sink);
+            // Deaf from this moment: at once, not after the pause below.
+            sink(Change::Lost);
         }
         std::thread::sleep(Duration::from_secs(1));
     }
