@@ -289,10 +289,11 @@ fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// Write the response on the connection. tiny_http's own `respond` copies the body through an
-/// 8 KiB buffer (a system call per 8 KiB) and chunks bodies over 32 KiB; an uncompressed share
-/// page is ~70 KB, so the head and the body are written here in one write, or two for large
-/// bodies. tiny_http
-/// still owns the connection: keep-alive and the next request work as with `respond`.
+/// 8 KiB buffer (a system call per 8 KiB) and chunks bodies over 32 KiB; here a small body goes
+/// out with its head in one write, and a large one (a shared cached page, or a file on disk) is
+/// handed to the edge whole (`respond_raw`), which writes what the socket takes and leaves the
+/// rest, uncopied, to the connection's thread. tiny_http still owns the connection: keep-alive
+/// and the next request work as with `respond`.
 fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std::io::Result<()> {
     use tiny_http::Tail;
     let head = response_head(&response, Some(response.body.len()));
