@@ -213,6 +213,28 @@ fn wrk(port: u16, path: &str, connections: u32, extra: &[&str]) -> f64 {
     rps
 }
 
+/// Create share `share_id` of session `session_id` on a local-disk server and upload `doc`.
+fn share_local(port: u16, session_id: &str, share_id: &str, doc: &[u8]) {
+    let body = format!(
+        r#"{{"sessionId":"{session_id}","shareId":"{share_id}","size":{}}}"#,
+        doc.len()
+    );
+    let (status, created) = request(
+        port,
+        "POST",
+        "/api/share/presign",
+        "Content-Type: application/json\r\n",
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 201);
+    let url = json_field(&created, "presignedUrl");
+    let path = &url[url.find("/blob/").unwrap()..];
+    let (status, _) =
+        request(port, "PUT", path, "Content-Type: application/json\r\n", doc).unwrap();
+    assert_eq!(status, 200);
+}
+
 /// `doc` with its messages repeated (fresh ids) until it has `messages` of them.
 fn big_session(doc: &[u8], messages: usize) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(doc).unwrap();
@@ -257,24 +279,7 @@ fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
         true,
     );
     wait_ready(port);
-    let body = format!(
-        r#"{{"sessionId":"ses_bench","shareId":"benchpage","size":{}}}"#,
-        doc.len()
-    );
-    let (status, created) = request(
-        port,
-        "POST",
-        "/api/share/presign",
-        "Content-Type: application/json\r\n",
-        body.as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(status, 201);
-    let url = json_field(&created, "presignedUrl");
-    let path = &url[url.find("/blob/").unwrap()..];
-    let (status, _) =
-        request(port, "PUT", path, "Content-Type: application/json\r\n", doc).unwrap();
-    assert_eq!(status, 200);
+    share_local(port, "ses_bench", "benchpage", doc);
     let (_, html) = request(port, "GET", "/share/benchpage", "", b"").unwrap();
     let (_, gz) = request(
         port,
@@ -348,30 +353,7 @@ fn repeat_view(bin: &Path, tmp: &Path, doc: &[u8]) {
     // A 2,000-message share: OpenCode's item list (`/data`, what `opencode import` reads) against
     // nginx serving the same bytes as a static file.
     let big = big_session(doc, 2000);
-    let body = format!(
-        r#"{{"sessionId":"ses_big","shareId":"benchbig","size":{}}}"#,
-        big.len()
-    );
-    let (status, created) = request(
-        port,
-        "POST",
-        "/api/share/presign",
-        "Content-Type: application/json\r\n",
-        body.as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(status, 201);
-    let url = json_field(&created, "presignedUrl");
-    let path = &url[url.find("/blob/").unwrap()..];
-    let (status, _) = request(
-        port,
-        "PUT",
-        path,
-        "Content-Type: application/json\r\n",
-        &big,
-    )
-    .unwrap();
-    assert_eq!(status, 200);
+    share_local(port, "ses_big", "benchbig", &big);
     let (status, items) = request(port, "GET", "/api/share/benchbig/data", "", b"").unwrap();
     assert_eq!(status, 200);
     std::fs::create_dir_all(site.join("api/share/benchbig")).unwrap();
@@ -541,24 +523,7 @@ fn event_streams(bin: &Path, tmp: &Path, doc: &[u8]) {
         true,
     );
     wait_ready(port);
-    let body = format!(
-        r#"{{"sessionId":"ses_bench","shareId":"benchlive","size":{}}}"#,
-        doc.len()
-    );
-    let (status, created) = request(
-        port,
-        "POST",
-        "/api/share/presign",
-        "Content-Type: application/json\r\n",
-        body.as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(status, 201);
-    let url = json_field(&created, "presignedUrl");
-    let path = &url[url.find("/blob/").unwrap()..];
-    let (status, _) =
-        request(port, "PUT", path, "Content-Type: application/json\r\n", doc).unwrap();
-    assert_eq!(status, 200);
+    share_local(port, "ses_bench", "benchlive", doc);
     let gzip = ["-H", "Accept-Encoding: gzip"];
     let (rss_before, _) = rss_kib(server.id());
     let without = wrk(port, "/share/benchlive", 32, &gzip);

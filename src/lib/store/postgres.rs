@@ -404,6 +404,16 @@ impl PostgresStore {
         Ok(statement)
     }
 
+    /// The share ids a query selects with a time bound (`$1`) and a row limit (`$2`).
+    fn ids(&mut self, sql: &'static str, bound: i64, limit: u32) -> Result<Vec<String>> {
+        let statement = self.prepared(sql)?;
+        let rows = self
+            .client
+            .query(&statement, &[&bound, &i64::from(limit)])
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let statement = self.prepared(sql)?;
         self.client.execute(&statement, params).map_err(pg_err)
@@ -623,29 +633,21 @@ impl MetaStore for PostgresStore {
     }
 
     fn expired_shares(&mut self, now: i64, limit: u32) -> Result<Vec<String>> {
-        let limit = i64::from(limit);
-        let statement = self.prepared(
+        self.ids(
             "SELECT id FROM shares WHERE expires_at IS NOT NULL AND deleted_at IS NULL AND expires_at <= $1
              ORDER BY expires_at LIMIT $2",
-        )?;
-        let rows = self
-            .client
-            .query(&statement, &[&now, &limit])
-            .map_err(pg_err)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+            now,
+            limit,
+        )
     }
 
     fn unpurged_shares(&mut self, until: i64, limit: u32) -> Result<Vec<String>> {
-        let limit = i64::from(limit);
-        let statement = self.prepared(
+        self.ids(
             "SELECT id FROM shares WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND upload_until <= $1
              ORDER BY upload_until LIMIT $2",
-        )?;
-        let rows = self
-            .client
-            .query(&statement, &[&until, &limit])
-            .map_err(pg_err)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+            until,
+            limit,
+        )
     }
 
     fn mark_purged(&mut self, id: &str, now: i64) -> Result<()> {

@@ -174,6 +174,20 @@ fn row_to_share(r: &rusqlite::Row<'_>) -> rusqlite::Result<ShareRow> {
     })
 }
 
+impl SqliteStore {
+    /// The share ids a query selects with a time bound (`?1`) and a row limit (`?2`).
+    fn ids(&mut self, sql: &str, bound: i64, limit: u32) -> Result<Vec<String>> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![bound, limit], |r| r.get(0))
+                    .and_then(Iterator::collect)
+            })
+            .map_err(db_err)
+    }
+}
+
 impl MetaStore for SqliteStore {
     fn insert_share(&mut self, row: &ShareRow) -> Result<bool> {
         let n = self
@@ -324,33 +338,21 @@ impl MetaStore for SqliteStore {
     }
 
     fn expired_shares(&mut self, now: i64, limit: u32) -> Result<Vec<String>> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT id FROM shares WHERE expires_at IS NOT NULL AND deleted_at IS NULL AND expires_at <= ?1
-                 ORDER BY expires_at LIMIT ?2",
-            )
-            .map_err(db_err)?;
-        let ids = statement
-            .query_map(params![now, limit], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(db_err)?;
-        Ok(ids)
+        self.ids(
+            "SELECT id FROM shares WHERE expires_at IS NOT NULL AND deleted_at IS NULL AND expires_at <= ?1
+             ORDER BY expires_at LIMIT ?2",
+            now,
+            limit,
+        )
     }
 
     fn unpurged_shares(&mut self, until: i64, limit: u32) -> Result<Vec<String>> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT id FROM shares WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND upload_until <= ?1
-                 ORDER BY upload_until LIMIT ?2",
-            )
-            .map_err(db_err)?;
-        let ids = statement
-            .query_map(params![until, limit], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(db_err)?;
-        Ok(ids)
+        self.ids(
+            "SELECT id FROM shares WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND upload_until <= ?1
+             ORDER BY upload_until LIMIT ?2",
+            until,
+            limit,
+        )
     }
 
     fn mark_purged(&mut self, id: &str, now: i64) -> Result<()> {
