@@ -52,10 +52,6 @@ pub enum Kind {
     Items,
 }
 
-impl Kind {
-    const ALL: [Kind; 4] = [Kind::Page, Kind::Markdown, Kind::Document, Kind::Items];
-}
-
 /// Where an entry's bytes are.
 #[derive(Debug)]
 enum Stored {
@@ -162,9 +158,13 @@ impl Ticket {
     }
 }
 
+/// A share's cached views, by `Kind`.
+type Views = [Option<Arc<Entry>>; 4];
+
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<(String, Kind), Arc<Entry>>,
+    /// By share id, so a lookup takes the id as it comes (no key to build per hit).
+    entries: HashMap<String, Views>,
     memory: usize,
     disk: u64,
     next_seq: u64,
@@ -224,8 +224,8 @@ impl PageCache {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entries
-            .get(&(id.to_owned(), kind))
-            .cloned();
+            .get(id)
+            .and_then(|views| views[kind as usize].clone());
         if entry.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }
@@ -294,10 +294,9 @@ impl PageCache {
         inner.next_seq += 1;
         entry.seq = inner.next_seq;
         let entry = Arc::new(entry);
-        if let Some(old) = inner
-            .entries
-            .insert((id.to_owned(), kind), Arc::clone(&entry))
-        {
+        let old = inner.entries.entry(id.to_owned()).or_default()[kind as usize]
+            .replace(Arc::clone(&entry));
+        if let Some(old) = old {
             inner.memory -= old.memory_size();
             inner.disk -= old.disk_size();
         }
@@ -306,16 +305,29 @@ impl PageCache {
         // Over a budget: drop the oldest insertions of that kind of storage first.
         while inner.memory > self.memory_budget || inner.disk > self.disk_budget {
             let on_disk = inner.disk > self.disk_budget;
-            let Some(oldest) = inner
+            let Some((oldest, at)) = inner
                 .entries
                 .iter()
-                .filter(|(_, e)| (e.disk_size() > 0) == on_disk)
-                .min_by_key(|(_, e)| e.seq)
-                .map(|(k, _)| k.clone())
+                .flat_map(|(id, views)| {
+                    views
+                        .iter()
+                        .enumerate()
+                        .filter_map(move |(at, e)| Some((id, at, e.as_ref()?)))
+                })
+                .filter(|(_, _, e)| (e.disk_size() > 0) == on_disk)
+                .min_by_key(|(_, _, e)| e.seq)
+                .map(|(id, at, _)| (id.clone(), at))
             else {
                 break;
             };
-            if let Some(old) = inner.entries.remove(&oldest) {
+            let Some(views) = inner.entries.get_mut(&oldest) else {
+                break;
+            };
+            let old = views[at].take();
+            if views.iter().all(Option::is_none) {
+                inner.entries.remove(&oldest);
+            }
+            if let Some(old) = old {
                 inner.memory -= old.memory_size();
                 inner.disk -= old.disk_size();
             }
@@ -330,11 +342,9 @@ impl PageCache {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.slots[Self::slot(id)].fetch_add(1, Ordering::SeqCst);
-        for kind in Kind::ALL {
-            if let Some(old) = inner.entries.remove(&(id.to_owned(), kind)) {
-                inner.memory -= old.memory_size();
-                inner.disk -= old.disk_size();
-            }
+        for old in inner.entries.remove(id).into_iter().flatten().flatten() {
+            inner.memory -= old.memory_size();
+            inner.disk -= old.disk_size();
         }
     }
 
@@ -367,7 +377,10 @@ impl PageCache {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entries
-            .len()
+            .values()
+            .flatten()
+            .filter(|e| e.is_some())
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
