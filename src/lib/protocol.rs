@@ -5,8 +5,8 @@
 //! `message/<messageID>`, `part/<messageID>/<partID>`, `session_diff` and `model`, and sends the
 //! queue about once a second. A later item replaces an earlier one with the same key, so a part that
 //! arrives in stages (text first empty, tools `pending` → `running` → `completed`) ends in its last
-//! state. Nothing here does I/O: the HTTP handler reads the stored document, calls
-//! [`apply_items`] under the share's lock, and writes it back.
+//! state. Nothing here does I/O: the HTTP handler checks a batch ([`check_items`]) and journals
+//! it, and [`apply_items`] merges it into the document when the journal is folded or read.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -118,7 +118,7 @@ impl<'de> Deserialize<'de> for ItemCount {
 
 /// Merge a sync batch into `doc`.
 ///
-/// The batch is atomic: every item is checked before anything changes, and the first invalid item
+/// The batch is atomic: every item is checked ([`check_items`]) before anything changes, and the first invalid item
 /// (not an object, an id that is not a non-empty string, an item of another session, a list that
 /// is not a list) fails the whole batch with a sentence naming it. Messages stay ordered as OpenCode
 /// orders them (by `time.created`, then id), parts by id. A part whose message has not arrived is
@@ -199,6 +199,15 @@ pub fn apply_items(doc: &mut ShareData, items: &[SyncItem]) -> Result<()> {
     if reorder {
         doc.messages
             .sort_by(|a, b| message_order(&a.info).cmp(&message_order(&b.info)));
+    }
+    Ok(())
+}
+
+/// Check a batch as [`apply_items`] does, without the document: a batch that passes here is
+/// applied whole by `apply_items` to any document of session `session_id`.
+pub fn check_items(items: &[SyncItem], session_id: &str) -> Result<()> {
+    for (index, item) in items.iter().enumerate() {
+        check(index, item, session_id)?;
     }
     Ok(())
 }

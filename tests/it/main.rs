@@ -10,6 +10,7 @@ mod cli;
 mod edge;
 mod fake_model;
 mod html;
+mod journal;
 mod live;
 mod opencode_e2e;
 mod outages;

@@ -234,11 +234,24 @@ struct ResyncAnswer {
     expires_at: i64,
 }
 
+/// Fold share `id`'s sync journal into its object now, when it has one.
+fn fold_journal(w: &mut Worker, id: &str) -> Result<()> {
+    if w.store()?.journal_batches(id)?.is_empty() {
+        return Ok(());
+    }
+    let app = std::sync::Arc::clone(&w.app);
+    super::journal::fold(&app, w.store()?, id, None)
+}
+
 /// `POST /api/share/:id/presign`: a fresh upload URL for re-sync.
+///
+/// The journal is folded first, so the object the client replaces holds every batch acknowledged
+/// until now; batches acknowledged after are applied on top of what it uploads.
 pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let body: ResyncRequest = req.json()?;
     auth::owner(w, req, id, None)?;
     check_size(w, body.size)?;
+    fold_journal(w, id)?;
     let now = now_millis();
     let expires_at = now + w.app.config.upload_url_lifetime.as_millis() as i64;
     let presigned_url =
@@ -265,9 +278,11 @@ pub fn get_document(w: &mut Worker, req: &Request, id: &str) -> Result<Response>
         ..
     }) = &w.app.config.objects
     {
-        // The bucket serves reads itself: send the client there.
+        // The bucket serves reads itself: send the client there, once it holds every
+        // acknowledged sync batch.
         let public = public.clone();
         auth::live_share(w, id)?;
+        fold_journal(w, id)?;
         return Ok(Response::new(302, "text/plain", Vec::new())
             .with_header("Location", format!("{public}/{}", object_key(id)))
             .with_header("Cache-Control", "no-cache"));
@@ -394,7 +409,7 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
     let blobs = w.app.blobs.clone();
     let mut tag = String::new();
     let mut wrote = false;
-    let result = w.store()?.with_share_locked(&id, now, &mut |row| {
+    let result = w.store()?.with_share_locked(&id, Some(now), &mut |row, _| {
         auth::check_live(row)?;
         wrote = true;
         tag = blobs.put(&key, &req.body)?;

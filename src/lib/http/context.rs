@@ -36,6 +36,8 @@ pub struct App {
     /// Key of the client-address hashes (shared by all instances through the database).
     pub address_key: Vec<u8>,
     pub health: super::api::HealthCache,
+    /// Folds sync journals that grew by half their document (`journal`).
+    pub folder: super::journal::Folder,
 }
 
 impl App {
@@ -70,7 +72,9 @@ impl App {
             Arc::clone(&connector),
         )
         .map_err(|e| Error::Config(format!("cannot start the event stream thread: {e}")))?;
+        let (folder, folds) = super::journal::Folder::new();
         let app = Arc::new(Self {
+            folder,
             events,
             cache: PageCache::new(
                 config.page_cache_bytes,
@@ -89,6 +93,8 @@ impl App {
             health: super::api::HealthCache::default(),
         });
         app.start_sweeper()?;
+        super::journal::Folder::start(&app, folds)
+            .map_err(|e| Error::Config(format!("cannot start the journal fold thread: {e}")))?;
         // Nothing is cached until the change listener is in place (`Change::All`).
         app.cache.set_trusted(false);
         let weak = Arc::downgrade(&app);
@@ -167,6 +173,22 @@ impl App {
             }
             if ids.len() < BATCH as usize {
                 break;
+            }
+        }
+        // Journals of shares quiet for a while: the object then holds the whole session, for
+        // anyone reading the bucket itself.
+        let quiet = crate::model::now_millis() - super::journal::FOLD_QUIET.as_millis() as i64;
+        for id in store.quiet_journals(quiet, BATCH)? {
+            // One share's failure (its object unreadable, say) does not hold up the others; its
+            // batches stay journaled and readers still apply them.
+            if let Err(e) = super::journal::fold(self, store.as_mut(), &id, None) {
+                if e.status() == 503 {
+                    return Err(e);
+                }
+                eprintln!(
+                    "bshare: share {id}: folding its sync journal: {}",
+                    e.chain()
+                );
             }
         }
         // Tombstones whose object an upload URL issued before the delete could have put back:

@@ -14,8 +14,9 @@
 //!
 //! The hub learns of changes from `announce` (this server's own writes and issued upload URLs)
 //! and from the store's `NOTIFY` listener (other servers). It then looks at the share itself, on
-//! its own database connection: a tombstone is `gone`; otherwise the object's tag is compared with
-//! the last one seen, and only a new tag is a `change`. A PUT straight to the bucket through an
+//! its own database connection: a tombstone is `gone`; otherwise the object's tag and the newest
+//! journaled sync batch (`journal`) are compared with the last ones seen, and only a new one is a
+//! `change`. A PUT straight to the bucket through an
 //! issued upload URL is seen by nobody, so while a watched share has an upload URL open, the hub
 //! checks the object's tag once a second.
 
@@ -170,8 +171,9 @@ impl Drop for Hub {
 /// The streams of one share, as the hub thread keeps them.
 struct Watched {
     sockets: Vec<TcpStream>,
-    /// The object's tag when last looked at; `None` before the first look.
-    tag: Option<ObjectTag>,
+    /// The object's tag and the newest journaled sync batch when last looked at; `None`
+    /// before the first look.
+    version: Option<(Option<ObjectTag>, i64)>,
     upload_until: i64,
     expires_at: Option<i64>,
 }
@@ -267,14 +269,17 @@ impl Thread {
                 .entry(stream.share.clone())
                 .or_insert_with(|| Watched {
                     sockets: Vec::new(),
-                    tag: None,
+                    version: None,
                     upload_until: 0,
                     expires_at: stream.expires_at,
                 });
             watched.upload_until = watched.upload_until.max(stream.upload_until);
             watched.sockets.push(socket);
-            if watched.tag.is_none() {
-                watched.tag = inner.blobs.head(&object_key(&stream.share)).ok().flatten();
+            if watched.version.is_none() {
+                let version = self.version(inner, &stream.share);
+                if let Some(w) = self.shares.get_mut(&stream.share) {
+                    w.version = version;
+                }
             }
         }
         let dirty: Vec<String> = if all {
@@ -353,18 +358,32 @@ impl Thread {
         }
     }
 
-    /// Send `change` to share `id`'s streams when its object's tag is not the one last seen.
+    /// The share's content version: its object's tag and its newest journaled sync batch (a
+    /// batch changes the content without touching the object). `None` when either cannot be
+    /// read.
+    fn version(&mut self, inner: &Inner, id: &str) -> Option<(Option<ObjectTag>, i64)> {
+        let tag = inner.blobs.head(&object_key(id)).ok()?;
+        match self.store(inner).and_then(|s| s.journal_head(id)) {
+            Ok(head) => Some((tag, head)),
+            Err(_) => {
+                self.store = None;
+                None
+            }
+        }
+    }
+
+    /// Send `change` to share `id`'s streams when its content version is not the one last seen.
     fn check_tag(&mut self, inner: &Inner, id: &str) {
-        let Ok(tag) = inner.blobs.head(&object_key(id)) else {
+        let Some(version) = self.version(inner, id) else {
             return;
         };
         let Some(w) = self.shares.get_mut(id) else {
             return;
         };
-        if w.tag.is_some() && w.tag == tag {
+        if w.version.as_ref() == Some(&version) {
             return;
         }
-        w.tag = tag;
+        w.version = Some(version);
         self.broadcast(id, CHANGE);
     }
 

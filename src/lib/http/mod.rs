@@ -9,6 +9,7 @@ pub mod cache;
 pub mod client_addr;
 pub mod context;
 pub mod events;
+pub mod journal;
 pub mod protocol_api;
 pub mod ratelimit;
 pub mod renderer;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::cache::{Entry, Kind, Meta};
 use super::context::{App, Worker};
+use super::journal::{self, Current};
 use super::{Body, Request, Response, api, auth};
 use crate::error::Error;
 use crate::model::{is_valid_share_id, now_millis, object_key};
@@ -241,10 +242,12 @@ pub fn cached(
     let row = auth::live_share(w, id)?;
     let share_url = api::share_url(w, id);
     let app = Arc::clone(&w.app);
-    let entry = w.app.flights.run(id, kind, ticket, |progress| {
-        let owned = (id.to_owned(), Arc::clone(&app));
-        app.renderer.run(move || {
-            let (id, app) = owned;
+    let entry = app.flights.run(id, kind, ticket, |progress| {
+        // By the leader alone, and before the object (`journal::current`): nothing
+        // acknowledged is missed.
+        let batches = w.store()?.journal_batches(id)?;
+        let app = Arc::clone(&w.app);
+        w.app.renderer.run(move || {
             let meta = Meta {
                 object_tag: String::new(),
                 // A PUT begun before its URL expired may end after it: keep checking a while.
@@ -256,7 +259,12 @@ pub fn cached(
                         .as_millis() as i64,
                 expires_at: row.expires_at,
             };
-            fill(&app, &id, kind, &share_url, meta, ticket, &progress)
+            let share = Share {
+                row: &row,
+                batches: &batches,
+                url: &share_url,
+            };
+            fill(&app, &share, kind, meta, ticket, &progress)
         })
     })?;
     Ok((entry, false))
@@ -266,34 +274,58 @@ pub fn cached(
 /// long to let everyone wait (`cache::Flights`).
 const HEAVY_DOCUMENT: usize = 1 << 20;
 
-/// Build and keep one view of a share from its stored document (on the render thread).
+/// What a fill reads the share's document with.
+struct Share<'a> {
+    row: &'a crate::store::ShareRow,
+    /// Its journaled sync batches, read before the object.
+    batches: &'a [crate::store::JournalBatch],
+    url: &'a str,
+}
+
+/// Build and keep one view of a share from its document as it is now (on the render thread).
 fn fill(
     app: &App,
-    id: &str,
+    share: &Share<'_>,
     kind: Kind,
-    share_url: &str,
     mut meta: Meta,
     ticket: super::cache::Ticket,
     progress: &super::cache::Progress,
 ) -> Result<Arc<Entry>, Error> {
-    let (bytes, object_tag) = api::stored_document(app, id)?;
-    if bytes.len() > HEAVY_DOCUMENT {
-        progress.heavy();
-    }
+    let id = share.row.id.as_str();
+    let journaled: usize = share.batches.iter().map(|b| b.items.len()).sum();
+    let (current, object_tag) = journal::current(app, share.row, share.batches)?;
     meta.object_tag = object_tag;
-    let plain = if kind == Kind::Document {
-        bytes
-    } else {
-        let doc = api::parse_document(id, &bytes)?;
-        drop(bytes);
-        match kind {
-            Kind::Page => {
-                render::render_page(&doc, &render::PageContext { share_url }).into_bytes()
+    let doc = match current {
+        Current::Stored(bytes) => {
+            if bytes.len() > HEAVY_DOCUMENT {
+                progress.heavy();
             }
-            Kind::Markdown => render::render_transcript_markdown(&doc).into_bytes(),
-            _ => crate::protocol::items_json(&doc)?,
+            if kind == Kind::Document {
+                let entry = app.cache.build(bytes, meta);
+                return Ok(app.cache.insert(id, kind, entry, ticket));
+            }
+            api::parse_document(id, &bytes)?
+        }
+        Current::Merged(doc, stored) => {
+            if stored + journaled > HEAVY_DOCUMENT {
+                progress.heavy();
+            }
+            *doc
         }
     };
+    let plain = match kind {
+        Kind::Page => render::render_page(
+            &doc,
+            &render::PageContext {
+                share_url: share.url,
+            },
+        )
+        .into_bytes(),
+        Kind::Markdown => render::render_transcript_markdown(&doc).into_bytes(),
+        Kind::Document => serde_json::to_vec(&doc).map_err(Error::internal)?,
+        Kind::Items => crate::protocol::items_json(&doc)?,
+    };
+    drop(doc);
     let entry = app.cache.build(plain, meta);
     Ok(app.cache.insert(id, kind, entry, ticket))
 }

@@ -105,6 +105,57 @@ pub fn create_retry_after(count: CreateCount, limit: u32, now: i64) -> u64 {
     (((at - now as f64) / 1000.0).ceil() as u64).max(1)
 }
 
+/// One acknowledged sync batch, kept until it is folded into the share's document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalBatch {
+    /// Its place in the order batches were acknowledged (0 before it is stored).
+    pub seq: i64,
+    /// When it was acknowledged (epoch ms): the document's `updated_at` once it is applied.
+    pub at: i64,
+    /// The server's redaction removed something from it.
+    pub redacted: bool,
+    /// Bytes it can add to the document at most ([`JournalBatch::new`]).
+    pub weight: i64,
+    /// The items, a JSON array of `{type, data}`, as they will be merged.
+    pub items: Vec<u8>,
+}
+
+impl JournalBatch {
+    /// A batch of `count` items to journal. Its weight bounds what it can add to the document:
+    /// an item's data goes into the document as it is, in place of at most one value with the
+    /// same key, and the wrapping it gets there (`{"info":…,"parts":[]}`, commas, a redaction
+    /// count) is smaller than 64 bytes per item.
+    pub fn new(at: i64, redacted: bool, items: Vec<u8>, count: usize) -> Self {
+        Self {
+            seq: 0,
+            at,
+            redacted,
+            weight: items.len() as i64 + 64 * count as i64,
+            items,
+        }
+    }
+}
+
+/// What a share's journal holds, as its row keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalSize {
+    /// The sum of the journaled batches' weights.
+    pub journal_bytes: i64,
+    /// The document's size when this server last wrote it; -1 when unknown (never written by
+    /// the server, or an upload URL was issued since).
+    pub doc_bytes: i64,
+}
+
+/// A share's sync journal, within its lock ([`MetaStore::with_share_locked`]).
+pub trait Journal {
+    /// The journaled batches, oldest first.
+    fn batches(&mut self) -> Result<Vec<JournalBatch>>;
+    /// The document now holds every batch up to `through` (by `seq`) and is `doc_bytes` long
+    /// (-1: unknown): those batches go, and their weight with them. Batches journaled meanwhile
+    /// stay.
+    fn folded(&mut self, through: i64, doc_bytes: i64) -> Result<()>;
+}
+
 /// What changed, as told to every server's page cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -146,12 +197,13 @@ pub trait MetaStore: Send {
         })
     }
     fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>>;
-    /// Record a newly issued upload URL: `upload_until = max(upload_until, until)`, `updated_at = now`.
+    /// Record a newly issued upload URL: `upload_until = max(upload_until, until)`, `updated_at = now`,
+    /// and the document's size unknown (`doc_bytes = -1`: the client may upload any size).
     /// Every server is told (`notify_change`) in the same transaction: the change and the
     /// announcement happen together or not at all.
     fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()>;
-    /// Turn a live share into a tombstone; `false` when it was not live. Announced to every
-    /// server in the same transaction.
+    /// Turn a live share into a tombstone and drop its sync journal; `false` when it was not
+    /// live. Announced to every server in the same transaction.
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool>;
     /// Count one more creation for this client when it is within `limit` over the sliding hour;
     /// the check and the count are one atomic step, so concurrent creates cannot both slip in.
@@ -161,17 +213,38 @@ pub trait MetaStore: Send {
     /// The named server-wide key, created with random bytes the first time.
     fn server_key(&mut self, name: &str) -> Result<Vec<u8>>;
     /// Run `f` while holding this share's lock, so read-modify-write of its document is serialized
-    /// across servers; `mark_deleted` waits for it. `f` sees the row as it is under the lock. The
-    /// lock is the share's alone (PostgreSQL: its row lock; SQLite: a lock of this process), so `f`
-    /// may do object-store I/O without holding up other shares. When `f` succeeds, the share's
-    /// `updated_at` becomes `now` and every server is told, in the transaction that holds the
-    /// lock.
+    /// across servers; `mark_deleted` waits for it. `f` sees the row as it is under the lock, and
+    /// the share's sync journal. The lock is the share's alone (PostgreSQL: its row lock; SQLite:
+    /// a file lock of its own), so `f` may do object-store I/O without holding up other shares.
+    /// When `f` succeeds and `now` is given (the content changed), the share's `updated_at`
+    /// becomes `now` and every server is told, in the transaction that holds the lock; `None`
+    /// (a fold, which changes how the content is kept, not what it is) records nothing more.
     fn with_share_locked(
         &mut self,
         id: &str,
-        now: i64,
-        f: &mut dyn FnMut(&ShareRow) -> Result<()>,
+        now: Option<i64>,
+        f: &mut dyn FnMut(&ShareRow, &mut dyn Journal) -> Result<()>,
     ) -> Result<()>;
+    /// Journal one sync batch of a live share, without its lock's read-modify-write: the batch is
+    /// admitted only when the share is live at `batch.at` and the document it ends in is known to
+    /// stay within `limit` bytes (`doc_bytes + journal_bytes + weight`, [`JournalBatch::new`]).
+    /// Sets `updated_at` and tells every server, in one transaction. `None`: not admitted (the
+    /// caller merges under the lock, which says why).
+    fn append_sync(
+        &mut self,
+        id: &str,
+        batch: &JournalBatch,
+        limit: u64,
+    ) -> Result<Option<JournalSize>>;
+    /// The share's journaled batches, oldest first, read without the lock: a reader that reads
+    /// these before the document sees every acknowledged batch (a fold deletes batches only after
+    /// the document holds them, and applying a batch twice changes nothing).
+    fn journal_batches(&mut self, id: &str) -> Result<Vec<JournalBatch>>;
+    /// The `seq` of the share's newest journaled batch; 0 when it has none.
+    fn journal_head(&mut self, id: &str) -> Result<i64>;
+    /// Up to `limit` shares with batches journaled, none of them since `quiet_since`, for the
+    /// sweeper to fold.
+    fn quiet_journals(&mut self, quiet_since: i64, limit: u32) -> Result<Vec<String>>;
     /// Tell every server that a share changed (a no-op where only one server can exist).
     fn notify_change(&mut self, id: &str) -> Result<()>;
     /// Up to `limit` live shares whose expiry has passed at `now`, for the sweeper.
@@ -236,6 +309,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "0003_purge.sql",
         sql: include_str!("../../../migrations/postgres/0003_purge.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_sync_journal.sql",
+        sql: include_str!("../../../migrations/postgres/0004_sync_journal.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -253,6 +331,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "0003_purge.sql",
         sql: include_str!("../../../migrations/sqlite/0003_purge.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_sync_journal.sql",
+        sql: include_str!("../../../migrations/sqlite/0004_sync_journal.sql"),
     },
 ];
 

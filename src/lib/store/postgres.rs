@@ -25,8 +25,8 @@ use postgres::{Client, Config, Statement};
 use postgres_native_tls::MakeTlsConnector;
 
 use super::{
-    Change, ChangeSink, Connector, CreateCount, CreateOutcome, MetaStore, POSTGRES_MIGRATIONS,
-    ShareRow,
+    Change, ChangeSink, Connector, CreateCount, CreateOutcome, Journal, JournalBatch, JournalSize,
+    MetaStore, POSTGRES_MIGRATIONS, ShareRow,
 };
 use crate::error::{Dependency, Error, Result};
 
@@ -454,6 +454,50 @@ fn row_to_share(r: &postgres::Row) -> ShareRow {
     }
 }
 
+const JOURNAL_BATCHES: &str =
+    "SELECT seq, at, redacted, weight, items FROM sync_journal WHERE share_id = $1 ORDER BY seq";
+
+fn row_to_batch(r: &postgres::Row) -> JournalBatch {
+    JournalBatch {
+        seq: r.get(0),
+        at: r.get(1),
+        redacted: r.get(2),
+        weight: r.get(3),
+        items: r.get(4),
+    }
+}
+
+/// A share's journal within the transaction that holds its row lock.
+struct PgJournal<'a, 'b> {
+    tx: &'a mut postgres::Transaction<'b>,
+    id: &'a str,
+}
+
+impl Journal for PgJournal<'_, '_> {
+    fn batches(&mut self) -> Result<Vec<JournalBatch>> {
+        let rows = self
+            .tx
+            .query(JOURNAL_BATCHES, &[&self.id])
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(row_to_batch).collect())
+    }
+
+    fn folded(&mut self, through: i64, doc_bytes: i64) -> Result<()> {
+        self.tx
+            .execute(
+                "WITH gone AS (
+                     DELETE FROM sync_journal WHERE share_id = $1 AND seq <= $2 RETURNING weight
+                 )
+                 UPDATE shares SET doc_bytes = $3,
+                     journal_bytes = GREATEST(0, journal_bytes - COALESCE((SELECT sum(weight) FROM gone), 0)::bigint)
+                 WHERE id = $1",
+                &[&self.id, &through, &doc_bytes],
+            )
+            .map_err(pg_err)?;
+        Ok(())
+    }
+}
+
 impl MetaStore for PostgresStore {
     fn insert_share(&mut self, row: &ShareRow) -> Result<bool> {
         let n = self.execute(
@@ -538,7 +582,8 @@ impl MetaStore for PostgresStore {
         // One statement, so one transaction: NOTIFY is sent when the update commits.
         self.execute(
             "WITH noted AS (
-                 UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3 WHERE id = $1 RETURNING id
+                 UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3, doc_bytes = -1
+                 WHERE id = $1 RETURNING id
              )
              SELECT pg_notify($4, id) FROM noted",
             &[&id, &until, &now, &CHANNEL],
@@ -547,13 +592,22 @@ impl MetaStore for PostgresStore {
     }
 
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
-        let n = self.execute(
-            "WITH deleted AS (
-                 UPDATE shares SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id
-             )
-             SELECT pg_notify($3, id) FROM deleted",
-            &[&id, &now, &CHANNEL],
-        )?;
+        let mut tx = self.client.transaction().map_err(pg_err)?;
+        let n = tx
+            .execute(
+                "WITH deleted AS (
+                     UPDATE shares SET deleted_at = $2, updated_at = $2, journal_bytes = 0
+                     WHERE id = $1 AND deleted_at IS NULL RETURNING id
+                 )
+                 SELECT pg_notify($3, id) FROM deleted",
+                &[&id, &now, &CHANNEL],
+            )
+            .map_err(pg_err)?;
+        // A statement of its own, after the row lock is held: it sees every batch committed
+        // before the tombstone, and none can be journaled after it.
+        tx.execute("DELETE FROM sync_journal WHERE share_id = $1", &[&id])
+            .map_err(pg_err)?;
+        tx.commit().map_err(pg_err)?;
         Ok(n == 1)
     }
 
@@ -603,8 +657,8 @@ impl MetaStore for PostgresStore {
     fn with_share_locked(
         &mut self,
         id: &str,
-        now: i64,
-        f: &mut dyn FnMut(&ShareRow) -> Result<()>,
+        now: Option<i64>,
+        f: &mut dyn FnMut(&ShareRow, &mut dyn Journal) -> Result<()>,
     ) -> Result<()> {
         let mut tx = self.client.transaction().map_err(pg_err)?;
         let row = tx
@@ -616,15 +670,77 @@ impl MetaStore for PostgresStore {
             .as_ref()
             .map(row_to_share)
             .ok_or(Error::ShareNotFound)?;
-        f(&row)?;
-        tx.execute(
-            "UPDATE shares SET updated_at = $2 WHERE id = $1",
-            &[&id, &now],
-        )
-        .map_err(pg_err)?;
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])
+        f(&row, &mut PgJournal { tx: &mut tx, id })?;
+        if let Some(now) = now {
+            tx.execute(
+                "UPDATE shares SET updated_at = $2 WHERE id = $1",
+                &[&id, &now],
+            )
             .map_err(pg_err)?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])
+                .map_err(pg_err)?;
+        }
         tx.commit().map_err(pg_err)
+    }
+
+    fn append_sync(
+        &mut self,
+        id: &str,
+        batch: &JournalBatch,
+        limit: u64,
+    ) -> Result<Option<JournalSize>> {
+        // One statement, so one round trip and one transaction: the row lock the UPDATE takes
+        // orders this batch after any merge or fold of the share in progress, and NOTIFY goes out
+        // when the batch commits.
+        let row = self.query_opt(
+            "WITH share AS (
+                 UPDATE shares SET journal_bytes = journal_bytes + $3, updated_at = $2
+                 WHERE id = $1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+                   AND doc_bytes >= 0 AND doc_bytes + journal_bytes + $3 <= $5
+                 RETURNING id, journal_bytes, doc_bytes
+             ), added AS (
+                 INSERT INTO sync_journal (share_id, at, redacted, weight, items)
+                 SELECT id, $2, $4, $3, $6 FROM share RETURNING share_id
+             )
+             SELECT journal_bytes, doc_bytes, pg_notify($7, added.share_id)::text
+             FROM share, added",
+            &[
+                &id,
+                &batch.at,
+                &batch.weight,
+                &batch.redacted,
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+                &batch.items,
+                &CHANNEL,
+            ],
+        )?;
+        Ok(row.map(|r| JournalSize {
+            journal_bytes: r.get(0),
+            doc_bytes: r.get(1),
+        }))
+    }
+
+    fn journal_batches(&mut self, id: &str) -> Result<Vec<JournalBatch>> {
+        let statement = self.prepared(JOURNAL_BATCHES)?;
+        let rows = self.client.query(&statement, &[&id]).map_err(pg_err)?;
+        Ok(rows.iter().map(row_to_batch).collect())
+    }
+
+    fn journal_head(&mut self, id: &str) -> Result<i64> {
+        let row = self.query_one(
+            "SELECT COALESCE(max(seq), 0) FROM sync_journal WHERE share_id = $1",
+            &[&id],
+        )?;
+        Ok(row.get(0))
+    }
+
+    fn quiet_journals(&mut self, quiet_since: i64, limit: u32) -> Result<Vec<String>> {
+        self.ids(
+            "SELECT share_id FROM sync_journal GROUP BY share_id HAVING max(at) <= $1
+             ORDER BY max(at) LIMIT $2",
+            quiet_since,
+            limit,
+        )
     }
 
     fn notify_change(&mut self, id: &str) -> Result<()> {

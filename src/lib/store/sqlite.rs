@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ChangeSink, Connector, CreateCount, MetaStore, SQLITE_MIGRATIONS, ShareRow};
+use super::{
+    ChangeSink, Connector, CreateCount, Journal, JournalBatch, JournalSize, MetaStore,
+    SQLITE_MIGRATIONS, ShareRow,
+};
 use crate::error::{Dependency, Error, Result};
 
 pub struct SqliteConnector {
@@ -174,6 +177,62 @@ fn row_to_share(r: &rusqlite::Row<'_>) -> rusqlite::Result<ShareRow> {
     })
 }
 
+fn journal_batches(conn: &Connection, id: &str) -> Result<Vec<JournalBatch>> {
+    conn.prepare_cached(
+        "SELECT seq, at, redacted, weight, items FROM sync_journal WHERE share_id = ?1 ORDER BY seq",
+    )
+    .and_then(|mut s| {
+        s.query_map([id], |r| {
+            Ok(JournalBatch {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                redacted: r.get(2)?,
+                weight: r.get(3)?,
+                items: r.get(4)?,
+            })
+        })
+        .and_then(Iterator::collect)
+    })
+    .map_err(db_err)
+}
+
+/// A share's journal while its lock is held.
+struct SqliteJournal<'a> {
+    conn: &'a Connection,
+    id: &'a str,
+}
+
+impl Journal for SqliteJournal<'_> {
+    fn batches(&mut self) -> Result<Vec<JournalBatch>> {
+        journal_batches(self.conn, self.id)
+    }
+
+    fn folded(&mut self, through: i64, doc_bytes: i64) -> Result<()> {
+        // One transaction: the weight leaves `journal_bytes` with the batches. Batches journaled
+        // meanwhile (after `through`) stay, and so does their weight.
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+        let result = (|| {
+            let gone: i64 = self.conn.query_row(
+                "SELECT COALESCE(sum(weight), 0) FROM sync_journal WHERE share_id = ?1 AND seq <= ?2",
+                params![self.id, through],
+                |r| r.get(0),
+            )?;
+            self.conn.execute(
+                "DELETE FROM sync_journal WHERE share_id = ?1 AND seq <= ?2",
+                params![self.id, through],
+            )?;
+            self.conn.execute(
+                "UPDATE shares SET doc_bytes = ?2, journal_bytes = MAX(0, journal_bytes - ?3) WHERE id = ?1",
+                params![self.id, doc_bytes, gone],
+            )?;
+            Ok(())
+        })();
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end);
+        result.and(ended).map_err(db_err)
+    }
+}
+
 impl SqliteStore {
     /// The share ids a query selects with a time bound (`?1`) and a row limit (`?2`).
     fn ids(&mut self, sql: &str, bound: i64, limit: u32) -> Result<Vec<String>> {
@@ -211,7 +270,7 @@ impl MetaStore for SqliteStore {
     fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE shares SET upload_until = MAX(upload_until, ?2), updated_at = ?3 WHERE id = ?1",
+                "UPDATE shares SET upload_until = MAX(upload_until, ?2), updated_at = ?3, doc_bytes = -1 WHERE id = ?1",
                 params![id, until, now],
             )
             .map_err(db_err)?;
@@ -220,13 +279,21 @@ impl MetaStore for SqliteStore {
 
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
         // Under the share's lock: a write of its document in progress ends before the tombstone.
-        let conn = &self.conn;
+        // The journal goes in the same transaction, so no batch outlives the tombstone.
+        let conn = &mut self.conn;
         let n = self.locks.with(id, || {
-            conn.execute(
-                "UPDATE shares SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, now],
-            )
-            .map_err(db_err)
+            let tx = conn.transaction().map_err(db_err)?;
+            let n = tx
+                .execute(
+                    "UPDATE shares SET deleted_at = ?2, updated_at = ?2, journal_bytes = 0
+                     WHERE id = ?1 AND deleted_at IS NULL",
+                    params![id, now],
+                )
+                .map_err(db_err)?;
+            tx.execute("DELETE FROM sync_journal WHERE share_id = ?1", [id])
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(n)
         })?;
         Ok(n == 1)
     }
@@ -311,8 +378,8 @@ impl MetaStore for SqliteStore {
     fn with_share_locked(
         &mut self,
         id: &str,
-        now: i64,
-        f: &mut dyn FnMut(&ShareRow) -> Result<()>,
+        now: Option<i64>,
+        f: &mut dyn FnMut(&ShareRow, &mut dyn Journal) -> Result<()>,
     ) -> Result<()> {
         // The share's own lock, not a transaction: `f` reads and writes the object store, and
         // SQLite's write lock would stop every other share's writes for as long.
@@ -323,14 +390,84 @@ impl MetaStore for SqliteStore {
                 .and_then(|mut s| s.query_row([id], row_to_share).optional())
                 .map_err(db_err)?
                 .ok_or(Error::ShareNotFound)?;
-            f(&row)?;
-            conn.execute(
-                "UPDATE shares SET updated_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )
-            .map_err(db_err)?;
+            f(&row, &mut SqliteJournal { conn, id })?;
+            if let Some(now) = now {
+                conn.execute(
+                    "UPDATE shares SET updated_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(db_err)?;
+            }
             Ok(())
         })
+    }
+
+    fn append_sync(
+        &mut self,
+        id: &str,
+        batch: &JournalBatch,
+        limit: u64,
+    ) -> Result<Option<JournalSize>> {
+        // One write transaction, without the share's lock: a fold in progress drops only the
+        // batches it read, and a tombstone (set in one transaction with the journal's removal)
+        // is seen or not as a whole.
+        let tx = self.conn.transaction().map_err(db_err)?;
+        let size = tx
+            .prepare_cached(
+                "UPDATE shares SET journal_bytes = journal_bytes + ?3, updated_at = ?2
+                 WHERE id = ?1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+                   AND doc_bytes >= 0 AND doc_bytes + journal_bytes + ?3 <= ?4
+                 RETURNING journal_bytes, doc_bytes",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        id,
+                        batch.at,
+                        batch.weight,
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
+                    |r| {
+                        Ok(JournalSize {
+                            journal_bytes: r.get(0)?,
+                            doc_bytes: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()
+            })
+            .map_err(db_err)?;
+        if size.is_some() {
+            tx.prepare_cached(
+                "INSERT INTO sync_journal (share_id, at, redacted, weight, items) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![id, batch.at, batch.redacted, batch.weight, batch.items])
+            })
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+        }
+        Ok(size)
+    }
+
+    fn journal_batches(&mut self, id: &str) -> Result<Vec<JournalBatch>> {
+        journal_batches(&self.conn, id)
+    }
+
+    fn journal_head(&mut self, id: &str) -> Result<i64> {
+        self.conn
+            .prepare_cached("SELECT COALESCE(max(seq), 0) FROM sync_journal WHERE share_id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+            .map_err(db_err)
+    }
+
+    fn quiet_journals(&mut self, quiet_since: i64, limit: u32) -> Result<Vec<String>> {
+        self.ids(
+            "SELECT share_id FROM sync_journal GROUP BY share_id HAVING max(at) <= ?1
+             ORDER BY max(at) LIMIT ?2",
+            quiet_since,
+            limit,
+        )
     }
 
     fn notify_change(&mut self, _id: &str) -> Result<()> {
@@ -438,7 +575,7 @@ mod tests {
         std::thread::scope(|scope| {
             let holder = scope.spawn(|| {
                 let mut s = c.connect().unwrap();
-                s.with_share_locked("lockedshare", 1, &mut |row| {
+                s.with_share_locked("lockedshare", Some(1), &mut |row, _| {
                     assert!(row.deleted_at.is_none());
                     entered.wait();
                     release.wait();

@@ -1,0 +1,278 @@
+//! Sync batches journaled, then folded into the document (DESIGN.md §2 sync, ARCHITECTURE.md).
+//!
+//! A sync batch costs what the batch costs, not what the session does: it is checked, redacted and
+//! journaled in the database (`MetaStore::append_sync`, one statement), and the stored document is
+//! not read. The journal is folded into the document (read, merge, write, under the share's lock,
+//! as a batch was merged before) by this server's fold thread once it has grown by half the
+//! document (so each byte of the document is rewritten a bounded number of times however long
+//! the session gets), by the sweeper once the share has been quiet for [`FOLD_QUIET`], and at
+//! once before an upload URL is handed out or the bucket is sent a reader. Every reader applies
+//! what is left on top of the document ([`current`]): the page and the API show every
+//! acknowledged batch at once.
+//!
+//! A batch that could take the document past its size limit is merged under the lock as before,
+//! so it is refused exactly when the merged document would be too large; so is the first batch
+//! after an upload URL was issued, when the document's size is unknown.
+
+use std::collections::HashSet;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use super::context::App;
+use super::{announce, api, auth};
+use crate::blob::ObjectTag;
+use crate::error::{Error, Result};
+use crate::model::{ShareData, object_key};
+use crate::protocol::{self, SyncItem};
+use crate::redact;
+use crate::store::{JournalBatch, JournalSize, MetaStore, ShareRow};
+
+/// A journal smaller than this is not folded for its size (only once the share is quiet):
+/// folding a small document often costs little, but a fold per few batches would cost a write
+/// of the object each time.
+pub const FOLD_MIN_BYTES: i64 = 256 * 1024;
+
+/// A share with a journal and no batch for this long is folded by the sweeper.
+pub const FOLD_QUIET: Duration = Duration::from_secs(10);
+
+/// Whether a journal this size is due to be folded: once it has grown by half the document, so
+/// the document is rewritten once per half its size of batches, whatever its size.
+pub fn due(size: JournalSize) -> bool {
+    size.journal_bytes >= FOLD_MIN_BYTES.max(size.doc_bytes / 2)
+}
+
+/// A share's document as it is now.
+pub enum Current {
+    /// The stored bytes: no batch is journaled.
+    Stored(Vec<u8>),
+    /// The stored document with the journaled batches applied, and the stored size.
+    Merged(Box<ShareData>, usize),
+}
+
+/// The document of live share `row` as it is now, and the stored object's tag, given its
+/// journaled batches read before (`MetaStore::journal_batches`): read in that order, nothing
+/// acknowledged is missed, because a fold deletes batches only once the object holds them.
+/// Without batches: 404 `NOT_UPLOADED` when there is no object, 502 when it is not JSON.
+pub fn current(
+    app: &App,
+    row: &ShareRow,
+    batches: &[JournalBatch],
+) -> Result<(Current, ObjectTag)> {
+    if batches.is_empty() {
+        let (bytes, tag) = api::stored_document(app, &row.id)?;
+        return Ok((Current::Stored(bytes), tag));
+    }
+    let (mut doc, tag, stored) = base_document(app, row)?;
+    apply(&mut doc, batches);
+    Ok((
+        Current::Merged(Box::new(doc), stored),
+        tag.unwrap_or_default(),
+    ))
+}
+
+/// The stored document to merge into, its tag and its size: an empty one when there is none or
+/// it is unreadable (OpenCode's items are the truth then, as when a batch was merged directly).
+fn base_document(app: &App, row: &ShareRow) -> Result<(ShareData, Option<ObjectTag>, usize)> {
+    let limit = app.config.max_document_bytes;
+    Ok(match app.blobs.get_within(&object_key(&row.id), limit)? {
+        Some((bytes, tag)) => (
+            api::parse_document(&row.id, &bytes).unwrap_or_else(|_| empty_document(row)),
+            Some(tag),
+            bytes.len(),
+        ),
+        None => (empty_document(row), None, 0),
+    })
+}
+
+/// Apply journaled batches in order. They were checked when journaled; one that no longer
+/// parses (it cannot, short of damage to the database) is skipped and logged rather than
+/// making the share unreadable.
+fn apply(doc: &mut ShareData, batches: &[JournalBatch]) {
+    let mut redacted = false;
+    for batch in batches {
+        let applied = serde_json::from_slice::<Vec<SyncItem>>(&batch.items)
+            .map_err(Error::internal)
+            .and_then(|items| protocol::apply_items(doc, &items));
+        match applied {
+            Ok(()) => {
+                redacted |= batch.redacted;
+                doc.updated_at = doc.updated_at.max(batch.at);
+            }
+            Err(e) => eprintln!(
+                "bshare: share {}: journaled sync batch {} skipped: {}",
+                doc.share_id,
+                batch.seq,
+                e.chain()
+            ),
+        }
+    }
+    if redacted || doc.redaction.is_some() {
+        redact::recount(doc);
+    }
+}
+
+fn empty_document(row: &ShareRow) -> ShareData {
+    ShareData {
+        share_id: row.id.clone(),
+        session_id: row.session_id.clone(),
+        created_at: row.created_at,
+        updated_at: row.created_at,
+        ..ShareData::default()
+    }
+}
+
+/// A sync batch to merge under the share's lock along with the journal ([`fold`]).
+pub struct Incoming<'a> {
+    pub items: &'a [SyncItem],
+    pub redacted: bool,
+    pub at: i64,
+}
+
+/// Fold share `id`'s journal (and `incoming`, when given) into its document under the share's
+/// lock, and drop the folded batches. Nothing is written when there is nothing to fold, when the
+/// share is no longer live (its journal went with the tombstone), or when the merged document
+/// would exceed the size limit (413: `incoming` is refused, the journal stays). With `incoming`
+/// the share's `updated_at` is set and every server told; a fold alone changes nothing any
+/// reader sees.
+pub fn fold(
+    app: &App,
+    store: &mut dyn MetaStore,
+    id: &str,
+    incoming: Option<Incoming<'_>>,
+) -> Result<()> {
+    let limit = app.config.max_document_bytes;
+    let key = object_key(id);
+    let mut wrote = false;
+    let result =
+        store.with_share_locked(id, incoming.as_ref().map(|i| i.at), &mut |row, journal| {
+            // Deleted or expired between the caller's check and the lock: the content must not come
+            // back.
+            if let Err(e) = auth::check_live(row) {
+                return if incoming.is_some() { Err(e) } else { Ok(()) };
+            }
+            let batches = journal.batches()?;
+            if batches.is_empty() && incoming.is_none() {
+                return Ok(());
+            }
+            let (mut doc, _, _) = base_document(app, row)?;
+            apply(&mut doc, &batches);
+            if let Some(incoming) = &incoming {
+                protocol::apply_items(&mut doc, incoming.items)?;
+                if incoming.redacted || doc.redaction.is_some() {
+                    redact::recount(&mut doc);
+                }
+                doc.updated_at = incoming.at;
+            }
+            let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
+            drop(doc);
+            if bytes.len() as u64 > limit {
+                return Err(Error::TooLarge {
+                    what: "the session document after this sync",
+                    size: bytes.len() as u64,
+                    limit,
+                });
+            }
+            wrote = true;
+            app.blobs.put(&key, &bytes)?;
+            let through = batches.last().map_or(0, |b| b.seq);
+            journal.folded(through, bytes.len() as i64)
+        });
+    match result {
+        Ok(()) if incoming.is_some() => announce::changed(app, id),
+        Ok(()) => {}
+        Err(e) if wrote && incoming.is_some() => {
+            // The object holds the batch, the database may not say so: tell everyone.
+            announce::changed(app, id);
+            let told = app
+                .connector
+                .connect()
+                .and_then(|mut store| store.notify_change(id));
+            if let Err(e) = told {
+                eprintln!(
+                    "bshare: share {id}: its document changed but other servers could not be told: {}",
+                    e.chain()
+                );
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// This server's fold thread: shares whose journal is due ([`due`]) are queued here by the sync
+/// handler and folded one at a time, off the request path.
+pub struct Folder {
+    queue: SyncSender<String>,
+    queued: Mutex<HashSet<String>>,
+}
+
+/// Shares waiting to be folded at most; past it a due share waits for its next batch or for the
+/// sweeper.
+const QUEUE: usize = 1024;
+
+impl Folder {
+    /// The folder, and the receiving end its thread takes ([`Folder::run`]).
+    pub fn new() -> (Self, Receiver<String>) {
+        let (queue, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        (
+            Self {
+                queue,
+                queued: Mutex::new(HashSet::new()),
+            },
+            rx,
+        )
+    }
+
+    /// Queue share `id` to be folded, once however often it is asked for meanwhile.
+    pub fn request(&self, id: &str) {
+        let mut queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !queued.insert(id.to_owned()) {
+            return;
+        }
+        if let Err(TrySendError::Full(id) | TrySendError::Disconnected(id)) =
+            self.queue.try_send(id.to_owned())
+        {
+            queued.remove(&id);
+        }
+    }
+
+    /// Start the fold thread for `app`; it ends with the app.
+    pub fn start(app: &Arc<App>, rx: Receiver<String>) -> std::io::Result<()> {
+        let weak: Weak<App> = Arc::downgrade(app);
+        std::thread::Builder::new()
+            .name("journal-fold".into())
+            .spawn(move || {
+                let mut store: Option<Box<dyn MetaStore>> = None;
+                while let Ok(id) = rx.recv() {
+                    let Some(app) = weak.upgrade() else {
+                        return;
+                    };
+                    app.folder
+                        .queued
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&id);
+                    let folded = match &mut store {
+                        Some(store) => Ok(store),
+                        None => app.connector.connect().map(|s| store.insert(s)),
+                    }
+                    .and_then(|store| fold(&app, store.as_mut(), &id, None));
+                    if let Err(e) = folded {
+                        // Nothing is lost: the batches stay journaled, and the sweeper folds
+                        // them once the share is quiet.
+                        eprintln!(
+                            "bshare: share {id}: folding its sync journal: {}",
+                            e.chain()
+                        );
+                        store = None;
+                    }
+                }
+            })
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,319 @@
+//! Sync batches journaled and folded into the document (`http::journal`): the store's part on
+//! SQLite and PostgreSQL, and the server's on both store pairs, read off the stored object itself.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bshare::config::DatabaseConfig;
+use bshare::store::{self, JournalBatch, MetaStore, ShareRow};
+use serde_json::{Value, json};
+
+use crate::support::{Env, PgDb, Server, Stores, eventually, get, http, post_json};
+
+fn row(id: &str, expires_at: Option<i64>) -> ShareRow {
+    ShareRow {
+        id: id.into(),
+        session_id: "ses_journal".into(),
+        secret_hash: bshare::crypto::secret_hash("s"),
+        created_at: 1,
+        updated_at: 1,
+        deleted_at: None,
+        upload_until: 0,
+        expires_at,
+    }
+}
+
+fn batch(at: i64, items: &str) -> JournalBatch {
+    JournalBatch::new(at, false, items.as_bytes().to_vec(), 1)
+}
+
+/// What every store promises of the journal.
+fn journal_contract(s: &mut dyn MetaStore) {
+    const LIMIT: u64 = 10_000;
+    assert!(s.insert_share(&row("journalshare", None)).unwrap());
+    let first = batch(10, r#"[{"type":"model","data":[1]}]"#);
+    // The document's size is unknown until the server writes it: not admitted.
+    assert_eq!(s.append_sync("journalshare", &first, LIMIT).unwrap(), None);
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        assert!(journal.batches()?.is_empty());
+        journal.folded(0, 1000)
+    })
+    .unwrap();
+    let size = s
+        .append_sync("journalshare", &first, LIMIT)
+        .unwrap()
+        .unwrap();
+    assert_eq!((size.journal_bytes, size.doc_bytes), (first.weight, 1000));
+    assert_eq!(s.get_share("journalshare").unwrap().unwrap().updated_at, 10);
+    let second = batch(20, r#"[{"type":"model","data":[2]}]"#);
+    let size = s
+        .append_sync("journalshare", &second, LIMIT)
+        .unwrap()
+        .unwrap();
+    assert_eq!(size.journal_bytes, first.weight + second.weight);
+    // One that could take the document past the limit is not admitted, and nothing is kept.
+    let huge = JournalBatch::new(30, true, vec![b' '; 9000], 1);
+    assert_eq!(s.append_sync("journalshare", &huge, LIMIT).unwrap(), None);
+
+    let kept = s.journal_batches("journalshare").unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(kept[0].seq < kept[1].seq, "in the order acknowledged");
+    assert_eq!((kept[0].at, &kept[0].items), (10, &first.items));
+    assert_eq!((kept[1].at, kept[1].redacted), (20, false));
+    assert_eq!(kept[1].weight, second.weight);
+    assert_eq!(s.journal_head("journalshare").unwrap(), kept[1].seq);
+
+    // Quiet since 20, not since 19.
+    assert_eq!(s.quiet_journals(20, 10).unwrap(), ["journalshare"]);
+    assert!(s.quiet_journals(19, 10).unwrap().is_empty());
+
+    // A fold of the first batch leaves the second, and its weight.
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        journal.folded(kept[0].seq, 1500)
+    })
+    .unwrap();
+    let left = s.journal_batches("journalshare").unwrap();
+    assert_eq!(left, kept[1..]);
+    let third = batch(40, "[]");
+    let size = s
+        .append_sync("journalshare", &third, LIMIT)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (size.journal_bytes, size.doc_bytes),
+        (second.weight + third.weight, 1500)
+    );
+    // A fold of everything.
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        journal.folded(i64::MAX, 1600)
+    })
+    .unwrap();
+    assert!(s.journal_batches("journalshare").unwrap().is_empty());
+    assert_eq!(s.journal_head("journalshare").unwrap(), 0);
+    assert!(s.quiet_journals(i64::MAX, 10).unwrap().is_empty());
+
+    // An upload URL makes the size unknown again.
+    s.note_upload("journalshare", 50, 50).unwrap();
+    assert_eq!(s.append_sync("journalshare", &third, LIMIT).unwrap(), None);
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        journal.folded(0, 100)
+    })
+    .unwrap();
+    assert!(
+        s.append_sync("journalshare", &third, LIMIT)
+            .unwrap()
+            .is_some()
+    );
+
+    // The tombstone takes the journal with it, and nothing is journaled after it.
+    assert!(s.mark_deleted("journalshare", 60).unwrap());
+    assert!(s.journal_batches("journalshare").unwrap().is_empty());
+    assert_eq!(s.append_sync("journalshare", &third, LIMIT).unwrap(), None);
+
+    // Nor into an expired share, nor an unknown one.
+    assert!(s.insert_share(&row("expiredshare", Some(70))).unwrap());
+    s.with_share_locked("expiredshare", None, &mut |_, journal| {
+        journal.folded(0, 100)
+    })
+    .unwrap();
+    assert!(
+        s.append_sync("expiredshare", &batch(69, "[]"), LIMIT)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        s.append_sync("expiredshare", &batch(70, "[]"), LIMIT)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.append_sync("nosuchshare", &batch(1, "[]"), LIMIT)
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn the_journal_contract_holds_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = store::open(&DatabaseConfig::Sqlite {
+        path: dir.path().join("meta.db"),
+    })
+    .unwrap();
+    journal_contract(connector.connect().unwrap().as_mut());
+}
+
+#[test]
+fn the_journal_contract_holds_on_postgres() {
+    let db = PgDb::create();
+    let connector = store::open(&DatabaseConfig::Postgres {
+        url: db.url.clone(),
+    })
+    .unwrap();
+    journal_contract(connector.connect().unwrap().as_mut());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+const SESSION: &str = "ses_journal0000000000000000";
+
+/// The stored object of share `id`, as the bucket or the data directory holds it.
+fn object(env: &Env, id: &str) -> Option<Value> {
+    let key = bshare::model::object_key(id);
+    let path: PathBuf = match &env.s3 {
+        Some(s3) => s3.object_path(&key),
+        None => env
+            .dir
+            .path()
+            .join("server/objects/sessions")
+            .join(format!("{}.json", bshare::model::case_safe_stem(id))),
+    };
+    let bytes = std::fs::read(path).ok()?;
+    Some(serde_json::from_slice(&bytes).expect("the object is JSON"))
+}
+
+fn message(id: &str, created: i64) -> Value {
+    json!({"type": "message", "data": {
+        "id": id, "sessionID": SESSION, "role": "user", "time": {"created": created}
+    }})
+}
+
+fn part(message: &str, id: &str, text: &str) -> Value {
+    json!({"type": "part", "data": {
+        "id": id, "messageID": message, "sessionID": SESSION, "type": "text", "text": text
+    }})
+}
+
+fn sync(server: &Server, id: &str, secret: &str, items: &[Value]) {
+    let r = post_json(
+        &server.url(&format!("/api/share/{id}/sync")),
+        &json!({ "secret": secret, "data": items }),
+    );
+    assert_eq!(r.status, 200, "sync: {}", r.text());
+}
+
+/// The texts of every part the document holds, in order.
+fn texts(doc: &Value) -> Vec<String> {
+    doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["parts"].as_array().unwrap().iter())
+        .map(|p| p["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+
+    // The first batch is merged into the object itself: the document's size was not known.
+    let session = json!({"type": "session", "data": {"id": SESSION, "title": "journal"}});
+    sync(
+        &server,
+        id,
+        secret,
+        &[
+            session,
+            message("msg_1", 1),
+            part("msg_1", "prt_1", "first"),
+        ],
+    );
+    let stored = object(&env, id).expect("the first batch wrote the object");
+    assert_eq!(texts(&stored), ["first"]);
+
+    // The next ones are journaled: the object stays as it was, every view has them at once.
+    sync(&server, id, secret, &[part("msg_1", "prt_2", "second")]);
+    sync(
+        &server,
+        id,
+        secret,
+        &[message("msg_2", 2), part("msg_2", "prt_3", "third")],
+    );
+    assert_eq!(
+        object(&env, id).unwrap(),
+        stored,
+        "a journaled batch leaves the object"
+    );
+    let doc = get(&server.url(&format!("/api/share/{id}"))).json();
+    assert_eq!(texts(&doc), ["first", "second", "third"]);
+    let page = get(&server.url(&format!("/share/{id}"))).text();
+    assert!(page.contains("third"), "the page shows the journaled batch");
+    let items = get(&server.url(&format!("/api/share/{id}/data"))).json();
+    assert_eq!(
+        items.as_array().unwrap().len(),
+        6,
+        "session, 2 messages, 3 parts"
+    );
+
+    // A journal grown by half the document is folded by the fold thread, off the request.
+    let big = "x".repeat(300 * 1024);
+    sync(&server, id, secret, &[part("msg_2", "prt_4", &big)]);
+    assert!(
+        eventually(Duration::from_secs(10), || object(&env, id)
+            .is_some_and(|o| texts(&o).len() == 4)),
+        "the fold thread wrote the journal into the object"
+    );
+    let folded = object(&env, id).unwrap();
+    assert_eq!(folded, get(&server.url(&format!("/api/share/{id}"))).json());
+    assert_eq!(texts(&folded)[..3], ["first", "second", "third"]);
+
+    // An upload URL is handed out only once the object holds every acknowledged batch.
+    sync(&server, id, secret, &[part("msg_2", "prt_5", "fifth")]);
+    assert_eq!(object(&env, id).unwrap(), folded);
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Share-Secret", secret),
+        ],
+        Some(br#"{"size": 1000}"#),
+    );
+    assert_eq!(r.status, 200, "presign: {}", r.text());
+    assert_eq!(texts(&object(&env, id).unwrap()).len(), 5);
+
+    // A quiet share's journal is folded by the sweeper (quiet 10 s, swept every 10 s).
+    sync(&server, id, secret, &[part("msg_2", "prt_6", "sixth")]);
+    sync(&server, id, secret, &[part("msg_2", "prt_7", "seventh")]);
+    let seen = get(&server.url(&format!("/api/share/{id}"))).json();
+    assert_eq!(texts(&seen).len(), 7);
+    assert!(
+        eventually(Duration::from_secs(30), || object(&env, id)
+            .is_some_and(|o| texts(&o).len() == 7)),
+        "the sweeper folded the quiet share's journal"
+    );
+    assert_eq!(object(&env, id).unwrap(), seen);
+
+    // A takedown drops the journal: nothing of it comes back.
+    sync(&server, id, secret, &[part("msg_2", "prt_8", "eighth")]);
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[("Content-Type", "application/json")],
+        Some(json!({ "secret": secret }).to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "delete: {}", r.text());
+    assert!(object(&env, id).is_none());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(object(&env, id).is_none());
+    assert!(!server.logs().contains(secret));
+}
+
+mod embedded {
+    #[test]
+    fn journaled_batches_are_seen_at_once_and_folded_later() {
+        super::journaled_batches_are_seen_at_once_and_folded_later(super::Stores::Embedded);
+    }
+}
+
+mod postgres_s3 {
+    #[test]
+    fn journaled_batches_are_seen_at_once_and_folded_later() {
+        super::journaled_batches_are_seen_at_once_and_folded_later(super::Stores::PostgresS3);
+    }
+}
