@@ -40,6 +40,14 @@ enum Command {
     Plugin(plugin::Args),
 }
 
+/// jemalloc rather than glibc's malloc. A fill of a large session's page, or a sync of a whole
+/// session, allocates and frees tens of megabytes; glibc kept them resident (a heap is given back
+/// only from its top, and each thread's arena keeps its own peak), so the server stayed at the
+/// sum of its threads' largest peaks. jemalloc, as `.cargo/config.toml` builds it, gives freed
+/// pages back from a background thread within a second.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -239,8 +239,7 @@ fn fold_journal(w: &mut Worker, id: &str) -> Result<()> {
     if w.store()?.journal_batches(id)?.is_empty() {
         return Ok(());
     }
-    let app = std::sync::Arc::clone(&w.app);
-    super::journal::fold(&app, w.store()?, id, None)
+    w.fold(id, None)
 }
 
 /// `POST /api/share/:id/presign`: a fresh upload URL for re-sync.

@@ -36,7 +36,8 @@ pub struct App {
     /// Key of the client-address hashes (shared by all instances through the database).
     pub address_key: Vec<u8>,
     pub health: super::api::HealthCache,
-    /// Folds sync journals that grew by half their document (`journal`).
+    /// Folds sync journals that grew by half their document, or whose share went quiet
+    /// (`journal`).
     pub folder: super::journal::Folder,
 }
 
@@ -149,7 +150,7 @@ impl App {
     /// the objects of tombstones whose last upload URL has expired; returns how many objects it
     /// deleted. Several servers may sweep at once: deleting an object twice is harmless, and only
     /// one tombstones each row.
-    pub fn sweep(&self, store: &mut Option<Box<dyn MetaStore>>) -> Result<usize> {
+    pub fn sweep(self: &Arc<Self>, store: &mut Option<Box<dyn MetaStore>>) -> Result<usize> {
         const BATCH: u32 = 100;
         let store = match store {
             Some(store) => store,
@@ -175,21 +176,11 @@ impl App {
                 break;
             }
         }
-        // Journals of shares quiet for a while: the object then holds the whole session, for
-        // anyone reading the bucket itself.
+        // Journals of shares quiet for a while, to the fold thread: the object then holds the
+        // whole session, for anyone reading the bucket itself.
         let quiet = crate::model::now_millis() - super::journal::FOLD_QUIET.as_millis() as i64;
         for id in store.quiet_journals(quiet, BATCH)? {
-            // One share's failure (its object unreadable, say) does not hold up the others; its
-            // batches stay journaled and readers still apply them.
-            if let Err(e) = super::journal::fold(self, store.as_mut(), &id, None) {
-                if e.status() == 503 {
-                    return Err(e);
-                }
-                eprintln!(
-                    "bshare: share {id}: folding its sync journal: {}",
-                    e.chain()
-                );
-            }
+            self.folder.request(&id);
         }
         // Tombstones whose object an upload URL issued before the delete could have put back:
         // once the last such URL has expired (and an upload begun before then has had as long
@@ -241,6 +232,19 @@ impl Worker {
             Some(store) => Ok(store),
             None => Err(Error::internal("no database connection")),
         }
+    }
+
+    /// Fold share `id`'s sync journal (with `incoming`) on the render thread, on this worker's
+    /// connection (`journal::fold`).
+    pub fn fold(&mut self, id: &str, incoming: Option<super::journal::Incoming>) -> Result<()> {
+        self.store()?;
+        let Some(store) = self.store.take() else {
+            return Err(Error::internal("no database connection"));
+        };
+        let app = Arc::clone(&self.app);
+        let (store, result) = super::journal::fold(&app, store, id, incoming);
+        self.store = store;
+        result
     }
 
     /// Handle one request, turning panics into a 500.

@@ -123,8 +123,8 @@ fn empty_document(row: &ShareRow) -> ShareData {
 }
 
 /// A sync batch to merge under the share's lock along with the journal ([`fold`]).
-pub struct Incoming<'a> {
-    pub items: &'a [SyncItem],
+pub struct Incoming {
+    pub items: Vec<SyncItem>,
     pub redacted: bool,
     pub at: i64,
 }
@@ -135,11 +135,34 @@ pub struct Incoming<'a> {
 /// would exceed the size limit (413: `incoming` is refused, the journal stays). With `incoming`
 /// the share's `updated_at` is set and every server told; a fold alone changes nothing any
 /// reader sees.
+///
+/// It runs on the render thread, one at a time with the fills of the page cache, on `store`:
+/// what a large document costs in memory is held once, not once per thread doing it. The
+/// connection comes back with the result (`None` when the render thread has stopped).
 pub fn fold(
+    app: &Arc<App>,
+    mut store: Box<dyn MetaStore>,
+    id: &str,
+    incoming: Option<Incoming>,
+) -> (Option<Box<dyn MetaStore>>, Result<()>) {
+    let owned = (Arc::clone(app), id.to_owned());
+    let result = app.renderer.run(move || {
+        let (app, id) = owned;
+        let result = fold_here(&app, store.as_mut(), &id, incoming.as_ref());
+        Ok((store, result))
+    });
+    match result {
+        Ok((store, result)) => (Some(store), result),
+        Err(e) => (None, Err(e)),
+    }
+}
+
+/// [`fold`] on this thread.
+fn fold_here(
     app: &App,
     store: &mut dyn MetaStore,
     id: &str,
-    incoming: Option<Incoming<'_>>,
+    incoming: Option<&Incoming>,
 ) -> Result<()> {
     let limit = app.config.max_document_bytes;
     let key = object_key(id);
@@ -157,8 +180,8 @@ pub fn fold(
             }
             let (mut doc, _, _) = base_document(app, row)?;
             apply(&mut doc, &batches);
-            if let Some(incoming) = &incoming {
-                protocol::apply_items(&mut doc, incoming.items)?;
+            if let Some(incoming) = incoming {
+                protocol::apply_items(&mut doc, &incoming.items)?;
                 if incoming.redacted || doc.redaction.is_some() {
                     redact::recount(&mut doc);
                 }
@@ -257,11 +280,15 @@ impl Folder {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .remove(&id);
-                    let folded = match &mut store {
+                    let connection = match store.take() {
                         Some(store) => Ok(store),
-                        None => app.connector.connect().map(|s| store.insert(s)),
-                    }
-                    .and_then(|store| fold(&app, store.as_mut(), &id, None));
+                        None => app.connector.connect(),
+                    };
+                    let folded = connection.and_then(|connection| {
+                        let (connection, result) = fold(&app, connection, &id, None);
+                        store = connection;
+                        result
+                    });
                     if let Err(e) = folded {
                         // Nothing is lost: the batches stay journaled, and the sweeper folds
                         // them once the share is quiet.

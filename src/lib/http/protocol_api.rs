@@ -65,11 +65,11 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         // size is unknown). Merged under the lock, which says which.
         Ok(None) => {
             let incoming = journal::Incoming {
-                items: &body.data,
+                items: body.data,
                 redacted,
                 at: now,
             };
-            journal::fold(&app, w.store()?, id, Some(incoming))?;
+            w.fold(id, Some(incoming))?;
         }
         Err(e) => {
             // The statement may have committed before the connection failed: this server's

@@ -276,6 +276,13 @@ fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>> {
     if let Some(declared) = request.body_length().filter(|&d| d as u64 > limit) {
         return Err(too_large(declared as u64));
     }
+    // Read by the connection thread already: taken as it is, not copied.
+    if let Some(body) = request.take_body() {
+        if body.len() as u64 > limit {
+            return Err(too_large(body.len() as u64));
+        }
+        return Ok(body);
+    }
     let mut body = Vec::with_capacity(request.body_length().unwrap_or(0));
     request
         .as_reader()

@@ -73,6 +73,10 @@ pub struct Request {
     // true if a `100 Continue` response must be sent when `as_reader()` is called
     must_send_continue: bool,
 
+    // bshare: the body of a request made by `from_parts`, until it is taken whole
+    // (`take_body`) or read (`as_reader`).
+    memory_body: Option<Vec<u8>>,
+
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
 }
@@ -309,6 +313,7 @@ where
         headers,
         body_length: content_length,
         must_send_continue: expects_continue,
+        memory_body: None,
         notify_when_responded: None,
     })
 }
@@ -328,7 +333,8 @@ where
 {
     Request {
         body_length: Some(body.len()),
-        data_reader: Some(Box::new(Cursor::new(body))),
+        data_reader: Some(Box::new(io::empty())),
+        memory_body: Some(body),
         response_writer: Some(Box::new(writer)),
         remote_addr,
         secure: false,
@@ -459,6 +465,10 @@ impl Request {
     ///  function will send back a `100 Continue` response.
     #[inline]
     pub fn as_reader(&mut self) -> &mut dyn Read {
+        // bshare: a body in memory is read from there.
+        if let Some(body) = self.memory_body.take() {
+            self.data_reader = Some(Box::new(Cursor::new(body)));
+        }
         if self.must_send_continue {
             let msg = Response::new_empty(StatusCode(100));
             msg.raw_print(
@@ -474,6 +484,12 @@ impl Request {
         }
 
         self.data_reader.as_mut().unwrap()
+    }
+
+    /// bshare: the body of a request made by `from_parts`, taken whole without a copy; `None`
+    /// for other requests, or once it was taken or read.
+    pub fn take_body(&mut self) -> Option<Vec<u8>> {
+        self.memory_body.take()
     }
 
     /// Turns the `Request` into a writer.
