@@ -216,20 +216,29 @@ impl PageCache {
     }
 
     pub fn get(&self, id: &str, kind: Kind) -> Option<Arc<Entry>> {
+        let entry = self.peek(id, kind);
+        if entry.is_some() {
+            self.count_hit();
+        }
+        entry
+    }
+
+    /// [`PageCache::get`] without counting a hit: the caller counts it once it serves the entry.
+    pub fn peek(&self, id: &str, kind: Kind) -> Option<Arc<Entry>> {
         if !self.trusted.load(Ordering::SeqCst) {
             return None;
         }
-        let entry = self
-            .inner
+        self.inner
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entries
             .get(id)
-            .and_then(|views| views[kind as usize].clone());
-        if entry.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
-        entry
+            .and_then(|views| views[kind as usize].clone())
+    }
+
+    /// Count one hit (`/healthz`).
+    pub fn count_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Build an entry from `plain`: compressed, and in memory or (if large) on disk.

@@ -120,6 +120,10 @@ fn edge_limits(app: &Arc<App>) -> tiny_http::Limits {
             let line = format!("bshare: {line}\n");
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         }),
+        fast: Some(Arc::new({
+            let app = Arc::downgrade(app);
+            move |request: &tiny_http::FastRequest<'_>| fast_answer(&*app.upgrade()?, request)
+        })),
         ..tiny_http::Limits::default()
     }
 }
@@ -170,6 +174,48 @@ fn bind(addr: &str) -> std::result::Result<std::net::TcpListener, Cause> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+/// A view the cache has fresh, answered on the connection's own thread (`views::cached_view`):
+/// no queue, no worker, no database. Everything else goes to the workers.
+fn fast_answer(app: &App, request: &tiny_http::FastRequest<'_>) -> Option<tiny_http::FastAnswer> {
+    let method = request.method.as_str();
+    if !matches!(method, "GET" | "HEAD") {
+        return None;
+    }
+    let segment = request.target.strip_prefix("/share/")?;
+    if segment.contains(['/', '?']) {
+        return None;
+    }
+    let started = Instant::now();
+    let req = Request {
+        method: method.to_owned(),
+        path: request.target.to_owned(),
+        query: String::new(),
+        headers: request
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_owned(),
+                    h.value.as_str().to_owned(),
+                )
+            })
+            .collect(),
+        body: Vec::new(),
+        client: request
+            .peer
+            .map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip()),
+    };
+    let response = super::views::cached_view(app, &req, segment)?;
+    let status = response.status;
+    let (head, tail) = wire(response, method == "HEAD");
+    access_log(&req, status, started);
+    Some(tiny_http::FastAnswer {
+        head,
+        tail,
+        close: false,
+    })
 }
 
 fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
@@ -232,18 +278,22 @@ fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
                 status
             }
         };
-        // The access log: never the query string (it carries signatures), and a create token in
-        // the path masked. Formatted first and
-        // written once: stderr is unbuffered, and each formatted piece would be a system call.
-        let line = format!(
-            "{} {} {} {:.1}ms\n",
-            log_safe(&req.method),
-            log_safe(&routes::log_path(&req.path)),
-            status,
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        access_log(&req, status, started);
     }
+}
+
+/// The access log: never the query string (it carries signatures), and a create token in the
+/// path masked. Formatted first and written once: stderr is unbuffered, and each formatted piece
+/// would be a system call.
+fn access_log(req: &Request, status: u16, started: Instant) {
+    let line = format!(
+        "{} {} {} {:.1}ms\n",
+        log_safe(&req.method),
+        log_safe(&routes::log_path(&req.path)),
+        status,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 /// Text for the access log: control characters and whitespace escaped, so a request cannot
@@ -302,25 +352,8 @@ fn read_body(request: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>> {
 /// rest, uncopied, to the connection's thread. tiny_http still owns the connection: keep-alive
 /// and the next request work as with `respond`.
 fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std::io::Result<()> {
-    use tiny_http::Tail;
-    let head = response_head(&response, Some(response.body.len()));
-    let send_body = !head_only && !matches!(response.status, 100..=199 | 204 | 304);
-    let small = response.body.len() <= SINGLE_WRITE_LIMIT;
-    let result = match response.body {
-        _ if !send_body => request.respond_raw(head.as_bytes(), None),
-        // One system call: copying a small body is cheaper than a second write.
-        Body::Owned(_) | Body::Shared(_) if small => {
-            let mut all = head.into_bytes();
-            all.extend_from_slice(response.body.as_bytes());
-            request.respond_raw(&all, None)
-        }
-        // Handed over whole: what a slow reader has not taken yet is neither copied nor waited
-        // for here; the connection's thread finishes it.
-        Body::Owned(bytes) => request.respond_raw(head.as_bytes(), Some(Tail::Bytes(bytes.into()))),
-        Body::Shared(bytes) => request.respond_raw(head.as_bytes(), Some(Tail::Bytes(bytes))),
-        Body::File(file, len) => request.respond_raw(head.as_bytes(), Some(Tail::File(file, len))),
-        Body::Events(_) => request.respond_raw(head.as_bytes(), None),
-    };
+    let (head, tail) = wire(response, head_only);
+    let result = request.respond_raw(&head, tail);
     match result {
         Err(e)
             if matches!(
@@ -331,6 +364,29 @@ fn send(request: tiny_http::Request, response: Response, head_only: bool) -> std
             Ok(())
         }
         other => other,
+    }
+}
+
+/// `response` as it goes on the wire: its head, with a small body after it (one system call:
+/// copying a small body is cheaper than a second write), and a large body handed over whole.
+fn wire(response: Response, head_only: bool) -> (Vec<u8>, Option<tiny_http::Tail>) {
+    use tiny_http::Tail;
+    let head = response_head(&response, Some(response.body.len()));
+    let send_body = !head_only && !matches!(response.status, 100..=199 | 204 | 304);
+    let small = response.body.len() <= SINGLE_WRITE_LIMIT;
+    match response.body {
+        _ if !send_body => (head.into_bytes(), None),
+        Body::Owned(_) | Body::Shared(_) if small => {
+            let mut all = head.into_bytes();
+            all.extend_from_slice(response.body.as_bytes());
+            (all, None)
+        }
+        // What a slow reader has not taken yet is neither copied nor waited for by a worker;
+        // the connection's thread finishes it.
+        Body::Owned(bytes) => (head.into_bytes(), Some(Tail::Bytes(bytes.into()))),
+        Body::Shared(bytes) => (head.into_bytes(), Some(Tail::Bytes(bytes))),
+        Body::File(file, len) => (head.into_bytes(), Some(Tail::File(file, len))),
+        Body::Events(_) => (head.into_bytes(), None),
     }
 }
 

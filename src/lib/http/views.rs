@@ -135,15 +135,54 @@ pub fn asset(req: &Request, name: &str) -> Response {
 
 use super::cache::gzip;
 
-/// `GET /share/:id`, `/share/:id.md`, `/share/:id.json`
-pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
-    let (id, variant) = if let Some(id) = segment.strip_suffix(".md") {
+/// The share id and the view a `/share/<segment>` names.
+fn variant(segment: &str) -> (&str, Variant) {
+    if let Some(id) = segment.strip_suffix(".md") {
         (id, Variant::Markdown)
     } else if let Some(id) = segment.strip_suffix(".json") {
         (id, Variant::Json)
     } else {
         (segment, Variant::Html)
-    };
+    }
+}
+
+impl Variant {
+    fn kind(self) -> (Kind, &'static str) {
+        match self {
+            Variant::Html => (Kind::Page, "text/html; charset=utf-8"),
+            Variant::Markdown => (Kind::Markdown, "text/markdown; charset=utf-8"),
+            Variant::Json => (Kind::Document, "application/json"),
+        }
+    }
+}
+
+/// `GET /share/<segment>` (no query) answered from the cache alone, for the connection's own
+/// thread: `None` unless the view is cached and fresh without asking anyone (not past the
+/// share's expiry, not within an upload URL's window, where the object must be compared). The
+/// worker's path (`share_page`) answers everything else, and this the same way.
+pub fn cached_view(app: &App, req: &Request, segment: &str) -> Option<Response> {
+    let (id, variant) = variant(segment);
+    if !is_valid_share_id(id) {
+        return None;
+    }
+    let (kind, content_type) = variant.kind();
+    let entry = app.cache.peek(id, kind)?;
+    let now = now_millis();
+    if entry.expires_at.is_some_and(|at| now >= at) || now < entry.watch_until {
+        return None;
+    }
+    app.cache.count_hit();
+    Some(with_page_headers(serve_entry(
+        req,
+        &entry,
+        content_type,
+        true,
+    )))
+}
+
+/// `GET /share/:id`, `/share/:id.md`, `/share/:id.json`
+pub fn share_page(w: &mut Worker, req: &Request, segment: &str) -> Response {
+    let (id, variant) = variant(segment);
     if !is_valid_share_id(id) {
         return error_page(&Error::ShareNotFound);
     }
@@ -177,10 +216,7 @@ fn document_variant(
     id: &str,
     variant: Variant,
 ) -> Result<Response, Error> {
-    let (kind, content_type) = match variant {
-        Variant::Json => (Kind::Document, "application/json"),
-        _ => (Kind::Markdown, "text/markdown; charset=utf-8"),
-    };
+    let (kind, content_type) = variant.kind();
     let (entry, hit) = cached(w, req, id, kind)?;
     Ok(with_page_headers(serve_entry(
         req,
@@ -250,13 +286,19 @@ pub fn cached(
         w.app.renderer.run(move || {
             let meta = Meta {
                 object_tag: String::new(),
-                // A PUT begun before its URL expired may end after it: keep checking a while.
-                watch_until: row.upload_until
-                    + app
-                        .config
-                        .upload_url_lifetime
-                        .min(super::context::PURGE_GRACE)
-                        .as_millis() as i64,
+                // A PUT straight to the bucket is seen by nobody: while an upload URL lives, and
+                // a while after (a PUT begun before it expired may end after), check the object.
+                // Local uploads come through this server, which announces them.
+                watch_until: if app.blobs.as_local().is_some() {
+                    0
+                } else {
+                    row.upload_until
+                        + app
+                            .config
+                            .upload_url_lifetime
+                            .min(super::context::PURGE_GRACE)
+                            .as_millis() as i64
+                },
                 expires_at: row.expires_at,
             };
             let share = Share {

@@ -65,6 +65,29 @@ pub struct Limits {
     pub body_limit: Arc<BodyLimit>,
     pub error_body: Arc<ErrorBody>,
     pub log: Arc<LogSink>,
+    /// bshare: answers the connection thread gives itself, without a worker.
+    pub fast: Option<Arc<FastPath>>,
+}
+
+/// bshare: an answer the application has at hand (a cached page), given by the connection's own
+/// thread so that it crosses no thread and no queue. `None`: the request goes to the workers.
+/// It must not wait on anything: it runs on the thread that reads the connection.
+pub type FastPath = dyn Fn(&FastRequest<'_>) -> Option<FastAnswer> + Send + Sync;
+
+/// bshare: a request without a body, as the fast path sees it.
+pub struct FastRequest<'a> {
+    pub method: &'a Method,
+    pub target: &'a str,
+    pub headers: &'a [Header],
+    pub peer: Option<SocketAddr>,
+}
+
+/// bshare: the fast path's answer: the head (with a small body after it, in one write) and a
+/// body handed over whole; `close` ends the connection after it.
+pub struct FastAnswer {
+    pub head: Vec<u8>,
+    pub tail: Option<crate::request::Tail>,
+    pub close: bool,
 }
 
 impl Default for Limits {
@@ -83,6 +106,7 @@ impl Default for Limits {
             body_limit: Arc::new(|_, _| 1024 * 1024),
             error_body: Arc::new(|status| ("text/plain", reason(status).as_bytes().to_vec())),
             log: Arc::new(|line| eprintln!("{line}")),
+            fast: None,
         }
     }
 }
@@ -516,6 +540,36 @@ impl<'a> Connection<'a> {
             Framing::Length(n) => self.read_exact_body(n)?,
             Framing::Chunked => self.read_chunked_body(limit)?,
         };
+        // bshare: what the application answers at hand is written from here, without a worker.
+        let fast = if body.is_empty() {
+            self.limits().fast.clone()
+        } else {
+            None
+        };
+        if let Some(fast) = fast {
+            let request = FastRequest {
+                method: &head.method,
+                target: &head.target,
+                headers: &head.headers,
+                peer: self.peer,
+            };
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fast(&request)))
+                .ok()
+                .flatten();
+            if let Some(answer) = answer {
+                self.write_paced(&answer.head)?;
+                match answer.tail {
+                    Some(crate::request::Tail::Bytes(bytes)) => self.write_paced(&bytes)?,
+                    Some(crate::request::Tail::File(file, len)) => {
+                        self.write_file_paced(&file, len)?;
+                    }
+                    None => {}
+                }
+                return Ok(keep_alive
+                    && !answer.close
+                    && !self.shared.closing.load(Ordering::Acquire));
+            }
+        }
 
         let (done_tx, done_rx) = sync_channel(1);
         let writer = ResponseWriter {
