@@ -5,7 +5,8 @@
 //! PostgreSQL: `BSHARE_BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
 //! Prints its figures; asserts nothing about speed (the machines are shared and noisy).
 //! `BSHARE_BENCH_ONLY=streams` runs only the event-stream figure (needs only `wrk` and `taskset`),
-//! `BSHARE_BENCH_ONLY=memory` only the memory after the mixed load on a 2,000-message share.
+//! `BSHARE_BENCH_ONLY=memory` only the memory after the mixed load on a 2,000-message share,
+//! `BSHARE_BENCH_ONLY=sync` only the sync cost.
 //! With `BSHARE_BENCH_SHORT=1` (the test command) each load runs for 1 s instead of 8.
 
 #[path = "http.rs"]
@@ -64,6 +65,12 @@ fn main() {
     }
     if only == "memory" {
         sync_load::mixed_load_memory(&bin, tmp.path(), &doc);
+        return;
+    }
+    if only == "sync" {
+        let pg_admin = std::env::var("BSHARE_BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        sync_load::sync_cost(&bin, tmp.path(), &doc, &pg_admin);
         return;
     }
     let pg_admin = std::env::var("BSHARE_BENCH_DATABASE_URL")

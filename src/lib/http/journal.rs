@@ -85,28 +85,53 @@ fn base_document(app: &App, row: &ShareRow) -> Result<(ShareData, Option<ObjectT
     })
 }
 
-/// Apply journaled batches in order. They were checked when journaled; one that no longer
-/// parses (it cannot, short of damage to the database) is skipped and logged rather than
-/// making the share unreadable.
+/// Apply journaled batches in order, as one merge: its indexes are built once and the messages
+/// sorted once, so the cost is linear in the document and the journal, not in their product.
+/// The batches were checked when journaled; one that no longer parses (it cannot, short of
+/// damage to the database) is skipped and logged rather than making the share unreadable.
 fn apply(doc: &mut ShareData, batches: &[JournalBatch]) {
+    let mut items: Vec<SyncItem> = Vec::new();
     let mut redacted = false;
+    let mut updated_at = doc.updated_at;
     for batch in batches {
-        let applied = serde_json::from_slice::<Vec<SyncItem>>(&batch.items)
-            .map_err(Error::internal)
-            .and_then(|items| protocol::apply_items(doc, &items));
-        match applied {
-            Ok(()) => {
+        match serde_json::from_slice::<Vec<SyncItem>>(&batch.items) {
+            Ok(batch_items) => {
+                items.extend(batch_items);
                 redacted |= batch.redacted;
-                doc.updated_at = doc.updated_at.max(batch.at);
+                updated_at = updated_at.max(batch.at);
             }
             Err(e) => eprintln!(
-                "bshare: share {}: journaled sync batch {} skipped: {}",
-                doc.share_id,
-                batch.seq,
-                e.chain()
+                "bshare: share {}: journaled sync batch {} skipped: {e}",
+                doc.share_id, batch.seq
             ),
         }
     }
+    if items.is_empty() {
+        return;
+    }
+    // Every item passed `check_items` for this share's session when it was journaled, so the
+    // merge (which checks every item before it changes anything) cannot refuse them; were it
+    // to, the batches are applied one by one and the refused ones skipped.
+    if let Err(e) = protocol::apply_items(doc, &items) {
+        eprintln!(
+            "bshare: share {}: journaled sync batches applied one by one: {}",
+            doc.share_id,
+            e.chain()
+        );
+        for batch in batches {
+            if let Ok(batch_items) = serde_json::from_slice::<Vec<SyncItem>>(&batch.items)
+                && let Err(e) = protocol::apply_items(doc, &batch_items)
+            {
+                eprintln!(
+                    "bshare: share {}: journaled sync batch {} skipped: {}",
+                    doc.share_id,
+                    batch.seq,
+                    e.chain()
+                );
+            }
+        }
+    }
+    doc.updated_at = updated_at;
     if redacted || doc.redaction.is_some() {
         redact::recount(doc);
     }
