@@ -6,7 +6,7 @@
 //! Prints its figures; asserts nothing about speed (the machines are shared and noisy).
 //! `BSHARE_BENCH_ONLY=streams` runs only the event-stream figure (needs only `wrk` and `taskset`),
 //! `BSHARE_BENCH_ONLY=memory` only the memory after the mixed load on a 2,000-message share,
-//! `BSHARE_BENCH_ONLY=sync` only the sync cost.
+//! `BSHARE_BENCH_ONLY=sync` only the sync cost, `BSHARE_BENCH_ONLY=creates` only the creates.
 //! With `BSHARE_BENCH_SHORT=1` (the test command) each load runs for 1 s instead of 8.
 
 #[path = "http.rs"]
@@ -65,6 +65,12 @@ fn main() {
     }
     if only == "memory" {
         sync_load::mixed_load_memory(&bin, tmp.path(), &doc);
+        return;
+    }
+    if only == "creates" {
+        let pg_admin = std::env::var("BSHARE_BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        creates(&bin, tmp.path(), &pg_admin);
         return;
     }
     if only == "sync" {
@@ -532,7 +538,19 @@ fn creates(bin: &Path, tmp: &Path, admin: &str) {
         let sql = tmp.join(name);
         std::fs::write(&sql, script).unwrap();
         let out = Command::new("pgbench")
-            .args(["-n", "-c", "4", "-j", "1", "-T", seconds(), "-f"])
+            // Prepared, as bshare's own statements are.
+            .args([
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                "4",
+                "-j",
+                "1",
+                "-T",
+                seconds(),
+                "-f",
+            ])
             .arg(&sql)
             .arg(&url)
             .output()
