@@ -6,7 +6,7 @@
 //! the share's views and its event hub looks at the share (live pages get `change` or `gone`).
 //! Handlers call it after every attempt that may have changed a share, failed or not.
 
-use super::context::{App, Worker};
+use super::context::App;
 
 /// This server's part of announcing that share `id` may have changed.
 pub fn changed(app: &App, id: &str) {
@@ -18,10 +18,9 @@ pub fn changed(app: &App, id: &str) {
 /// (the database went away): tell the other servers on a fresh connection, so none keeps
 /// serving the old content. When that fails too, the database is unreachable, and the other
 /// servers' listeners, cut off as well, drop their whole cache when they reconnect.
-pub fn unconfirmed_write(w: &mut Worker, id: &str) {
-    changed(&w.app, id);
-    let told = w
-        .app
+pub fn unconfirmed_write(app: &App, id: &str) {
+    changed(app, id);
+    let told = app
         .connector
         .connect()
         .and_then(|mut store| store.notify_change(id));

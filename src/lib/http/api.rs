@@ -236,7 +236,7 @@ struct ResyncAnswer {
 
 /// Fold share `id`'s sync journal into its object now, when it has one.
 fn fold_journal(w: &mut Worker, id: &str) -> Result<()> {
-    if w.store()?.journal_batches(id)?.is_empty() {
+    if w.store()?.journal_head(id)? == 0 {
         return Ok(());
     }
     w.fold(id, None)
@@ -408,16 +408,19 @@ pub fn upload_local(w: &mut Worker, req: &Request, file: &str) -> Result<Respons
     let blobs = w.app.blobs.clone();
     let mut tag = String::new();
     let mut wrote = false;
-    let result = w.store()?.with_share_locked(&id, Some(now), &mut |row, _| {
-        auth::check_live(row)?;
-        wrote = true;
-        tag = blobs.put(&key, &req.body)?;
-        Ok(())
-    });
+    let result = w
+        .store()?
+        .with_share_locked(&id, Some(now), &mut |row, journal| {
+            auth::check_live(row)?;
+            wrote = true;
+            tag = blobs.put(&key, &req.body)?;
+            // The journal's bound now counts from this document (its batches stay, applied on top).
+            journal.folded(0, req.body.len() as i64)
+        });
     match result {
         Ok(()) => announce::changed(&w.app, &id),
         Err(e) if wrote => {
-            announce::unconfirmed_write(w, &id);
+            announce::unconfirmed_write(&w.app, &id);
             return Err(e);
         }
         Err(e) => return Err(e),

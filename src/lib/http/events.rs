@@ -361,15 +361,15 @@ impl Thread {
     /// The share's content version: its object's tag and its newest journaled sync batch (a
     /// batch changes the content without touching the object). `None` when either cannot be
     /// read.
+    /// The journal first, as every reader does: a fold between the two reads then shows as a
+    /// new tag, never as an old tag with the journal already emptied.
     fn version(&mut self, inner: &Inner, id: &str) -> Option<(Option<ObjectTag>, i64)> {
+        let Ok(head) = self.store(inner).and_then(|s| s.journal_head(id)) else {
+            self.store = None;
+            return None;
+        };
         let tag = inner.blobs.head(&object_key(id)).ok()?;
-        match self.store(inner).and_then(|s| s.journal_head(id)) {
-            Ok(head) => Some((tag, head)),
-            Err(_) => {
-                self.store = None;
-                None
-            }
-        }
+        Some((tag, head))
     }
 
     /// Send `change` to share `id`'s streams when its content version is not the one last seen.

@@ -23,7 +23,7 @@ use super::context::App;
 use super::{announce, api, auth};
 use crate::blob::ObjectTag;
 use crate::error::{Error, Result};
-use crate::model::{ShareData, object_key};
+use crate::model::{ShareData, now_millis, object_key};
 use crate::protocol::{self, SyncItem};
 use crate::redact;
 use crate::store::{JournalBatch, JournalSize, MetaStore, ShareRow};
@@ -50,21 +50,48 @@ pub enum Current {
     Merged(Box<ShareData>, usize),
 }
 
-/// The document of live share `row` as it is now, and the stored object's tag, given its
-/// journaled batches read before (`MetaStore::journal_batches`): read in that order, nothing
-/// acknowledged is missed, because a fold deletes batches only once the object holds them.
-/// Without batches: 404 `NOT_UPLOADED` when there is no object, 502 when it is not JSON.
-pub fn current(
-    app: &App,
-    row: &ShareRow,
-    batches: &[JournalBatch],
-) -> Result<(Current, ObjectTag)> {
-    if batches.is_empty() {
+/// What a reader read of a share: its journaled batches and, when there are any, its object,
+/// both under the share's lock ([`read`]), so that the object holds exactly the batches folded
+/// before them (a batch applied again after a newer one was folded would undo it).
+pub struct Snapshot {
+    pub batches: Vec<JournalBatch>,
+    /// The object as read with the batches (`None` inside: there is none); `None` when there
+    /// are no batches: the object alone is the document, read when it is needed.
+    pub object: Option<Option<(Vec<u8>, ObjectTag)>>,
+}
+
+/// Read share `id`'s journal, and its object under the same lock when the journal is not empty.
+/// Without batches no lock is taken: the object is the whole document.
+pub fn read(app: &App, store: &mut dyn MetaStore, id: &str) -> Result<Snapshot> {
+    let mut snapshot = Snapshot {
+        batches: Vec::new(),
+        object: None,
+    };
+    if store.journal_head(id)? == 0 {
+        return Ok(snapshot);
+    }
+    let limit = app.config.max_document_bytes;
+    let key = object_key(id);
+    store.with_share_locked(id, None, &mut |_, journal| {
+        snapshot.batches = journal.batches()?;
+        snapshot.object = Some(app.blobs.get_within(&key, limit)?);
+        Ok(())
+    })?;
+    Ok(snapshot)
+}
+
+/// The document of live share `row` as it is now, and the stored object's tag, from what
+/// [`read`] read. Without batches: 404 `NOT_UPLOADED` when there is no object, 502 when it is
+/// not JSON.
+pub fn current(app: &App, row: &ShareRow, snapshot: Snapshot) -> Result<(Current, ObjectTag)> {
+    let Snapshot { batches, object } = snapshot;
+    let Some(object) = object.filter(|_| !batches.is_empty()) else {
         let (bytes, tag) = api::stored_document(app, &row.id)?;
         return Ok((Current::Stored(bytes), tag));
-    }
-    let (mut doc, tag, stored) = base_document(app, row)?;
-    apply(&mut doc, batches);
+    };
+    let stored = object.as_ref().map_or(0, |(bytes, _)| bytes.len());
+    let (mut doc, tag) = base_from(row, object);
+    apply(&mut doc, &batches);
     Ok((
         Current::Merged(Box::new(doc), stored),
         tag.unwrap_or_default(),
@@ -75,14 +102,28 @@ pub fn current(
 /// it is unreadable (OpenCode's items are the truth then, as when a batch was merged directly).
 fn base_document(app: &App, row: &ShareRow) -> Result<(ShareData, Option<ObjectTag>, usize)> {
     let limit = app.config.max_document_bytes;
-    Ok(match app.blobs.get_within(&object_key(&row.id), limit)? {
-        Some((bytes, tag)) => (
-            api::parse_document(&row.id, &bytes).unwrap_or_else(|_| empty_document(row)),
-            Some(tag),
-            bytes.len(),
-        ),
-        None => (empty_document(row), None, 0),
-    })
+    let object = app.blobs.get_within(&object_key(&row.id), limit)?;
+    let stored = object.as_ref().map_or(0, |(bytes, _)| bytes.len());
+    let (doc, tag) = base_from(row, object);
+    Ok((doc, tag, stored))
+}
+
+/// [`base_document`] from the object as read.
+fn base_from(
+    row: &ShareRow,
+    object: Option<(Vec<u8>, ObjectTag)>,
+) -> (ShareData, Option<ObjectTag>) {
+    match object {
+        Some((bytes, tag)) => {
+            let mut doc =
+                api::parse_document(&row.id, &bytes).unwrap_or_else(|_| empty_document(row));
+            // Batches were checked against the share's session, which an uploaded document
+            // cannot change: merged into this document, they are of its session.
+            doc.session_id.clone_from(&row.session_id);
+            (doc, Some(tag))
+        }
+        None => (empty_document(row), None),
+    }
 }
 
 /// Apply journaled batches in order, as one merge: its indexes are built once and the messages
@@ -135,6 +176,14 @@ fn apply(doc: &mut ShareData, batches: &[JournalBatch]) {
     if redacted || doc.redaction.is_some() {
         redact::recount(doc);
     }
+}
+
+/// How long after an upload URL expires an upload begun with it may still land.
+fn upload_grace(app: &App) -> i64 {
+    app.config
+        .upload_url_lifetime
+        .min(super::context::PURGE_GRACE)
+        .as_millis() as i64
 }
 
 fn empty_document(row: &ShareRow) -> ShareData {
@@ -224,24 +273,20 @@ fn fold_here(
             wrote = true;
             app.blobs.put(&key, &bytes)?;
             let through = batches.last().map_or(0, |b| b.seq);
-            journal.folded(through, bytes.len() as i64)
+            // While an upload URL may still be used (an S3 PUT goes straight to the bucket and can
+            // land after this write), the document's size stays unknown: every batch is merged
+            // under the lock until then, so the bound never counts from a replaced document.
+            let upload_open = app.blobs.as_local().is_none()
+                && now_millis() < row.upload_until + upload_grace(app);
+            let doc_bytes = if upload_open { -1 } else { bytes.len() as i64 };
+            journal.folded(through, doc_bytes)
         });
     match result {
         Ok(()) if incoming.is_some() => announce::changed(app, id),
         Ok(()) => {}
         Err(e) if wrote && incoming.is_some() => {
             // The object holds the batch, the database may not say so: tell everyone.
-            announce::changed(app, id);
-            let told = app
-                .connector
-                .connect()
-                .and_then(|mut store| store.notify_change(id));
-            if let Err(e) = told {
-                eprintln!(
-                    "bshare: share {id}: its document changed but other servers could not be told: {}",
-                    e.chain()
-                );
-            }
+            announce::unconfirmed_write(app, id);
             return Err(e);
         }
         Err(e) => return Err(e),

@@ -279,10 +279,10 @@ pub fn cached(
     let share_url = api::share_url(w, id);
     let app = Arc::clone(&w.app);
     let entry = app.flights.run(id, kind, ticket, |progress| {
-        // By the leader alone, and before the object (`journal::current`): nothing
-        // acknowledged is missed.
-        let batches = w.store()?.journal_batches(id)?;
+        // By the leader alone: the journal, and with it under the share's lock the object
+        // (`journal::read`), so that every acknowledged batch shows and none is undone.
         let app = Arc::clone(&w.app);
+        let snapshot = journal::read(&app, w.store()?, id)?;
         w.app.renderer.run(move || {
             let meta = Meta {
                 object_tag: String::new(),
@@ -303,10 +303,10 @@ pub fn cached(
             };
             let share = Share {
                 row: &row,
-                batches: &batches,
+                snapshot,
                 url: &share_url,
             };
-            fill(&app, &share, kind, meta, ticket, &progress)
+            fill(&app, share, kind, meta, ticket, &progress)
         })
     })?;
     Ok((entry, false))
@@ -319,23 +319,23 @@ const HEAVY_DOCUMENT: usize = 1 << 20;
 /// What a fill reads the share's document with.
 struct Share<'a> {
     row: &'a crate::store::ShareRow,
-    /// Its journaled sync batches, read before the object.
-    batches: &'a [crate::store::JournalBatch],
+    /// Its journaled sync batches, with the object read under the same lock.
+    snapshot: journal::Snapshot,
     url: &'a str,
 }
 
 /// Build and keep one view of a share from its document as it is now (on the render thread).
 fn fill(
     app: &App,
-    share: &Share<'_>,
+    share: Share<'_>,
     kind: Kind,
     mut meta: Meta,
     ticket: super::cache::Ticket,
     progress: &super::cache::Progress,
 ) -> Result<Arc<Entry>, Error> {
     let id = share.row.id.as_str();
-    let journaled: usize = share.batches.iter().map(|b| b.items.len()).sum();
-    let (current, object_tag) = journal::current(app, share.row, share.batches)?;
+    let journaled: usize = share.snapshot.batches.iter().map(|b| b.items.len()).sum();
+    let (current, object_tag) = journal::current(app, share.row, share.snapshot)?;
     meta.object_tag = object_tag;
     let doc = match current {
         Current::Stored(bytes) => {

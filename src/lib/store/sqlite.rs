@@ -408,46 +408,55 @@ impl MetaStore for SqliteStore {
         batch: &JournalBatch,
         limit: u64,
     ) -> Result<Option<JournalSize>> {
-        // One write transaction, without the share's lock: a fold in progress drops only the
-        // batches it read, and a tombstone (set in one transaction with the journal's removal)
-        // is seen or not as a whole.
-        let tx = self.conn.transaction().map_err(db_err)?;
-        let size = tx
-            .prepare_cached(
-                "UPDATE shares SET journal_bytes = journal_bytes + ?3, updated_at = ?2
-                 WHERE id = ?1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)
-                   AND doc_bytes >= 0 AND doc_bytes + journal_bytes + ?3 <= ?4
-                 RETURNING journal_bytes, doc_bytes",
-            )
-            .and_then(|mut s| {
-                s.query_row(
-                    params![
+        // Under the share's lock, as PostgreSQL's row lock orders an append after a fold or
+        // merge in progress: the size it is checked against is current, and a batch
+        // acknowledged before a merged one is never applied after it.
+        let conn = &mut self.conn;
+        self.locks.with(id, || {
+            let tx = conn.transaction().map_err(db_err)?;
+            let size = tx
+                .prepare_cached(
+                    "UPDATE shares SET journal_bytes = journal_bytes + ?3, updated_at = ?2
+                     WHERE id = ?1 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+                       AND doc_bytes >= 0 AND doc_bytes + journal_bytes + ?3 <= ?4
+                     RETURNING journal_bytes, doc_bytes",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![
+                            id,
+                            batch.at,
+                            batch.weight,
+                            i64::try_from(limit).unwrap_or(i64::MAX)
+                        ],
+                        |r| {
+                            Ok(JournalSize {
+                                journal_bytes: r.get(0)?,
+                                doc_bytes: r.get(1)?,
+                            })
+                        },
+                    )
+                    .optional()
+                })
+                .map_err(db_err)?;
+            if size.is_some() {
+                tx.prepare_cached(
+                    "INSERT INTO sync_journal (share_id, at, redacted, weight, items) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
                         id,
                         batch.at,
+                        batch.redacted,
                         batch.weight,
-                        i64::try_from(limit).unwrap_or(i64::MAX)
-                    ],
-                    |r| {
-                        Ok(JournalSize {
-                            journal_bytes: r.get(0)?,
-                            doc_bytes: r.get(1)?,
-                        })
-                    },
-                )
-                .optional()
-            })
-            .map_err(db_err)?;
-        if size.is_some() {
-            tx.prepare_cached(
-                "INSERT INTO sync_journal (share_id, at, redacted, weight, items) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![id, batch.at, batch.redacted, batch.weight, batch.items])
-            })
-            .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
-        }
-        Ok(size)
+                        batch.items
+                    ])
+                })
+                .map_err(db_err)?;
+                tx.commit().map_err(db_err)?;
+            }
+            Ok(size)
+        })
     }
 
     fn journal_batches(&mut self, id: &str) -> Result<Vec<JournalBatch>> {
