@@ -5,14 +5,15 @@
 //! not read. The journal is folded into the document (read, merge, write, under the share's lock,
 //! as a batch was merged before) by this server's fold thread once it has grown by half the
 //! document (so each byte of the document is rewritten a bounded number of times however long
-//! the session gets), by the sweeper once the share has been quiet for [`FOLD_QUIET`], and at
-//! once before an upload URL is handed out or the bucket is sent a reader. Every reader applies
-//! what is left on top of the document ([`current`]): the page and the API show every
-//! acknowledged batch at once.
+//! the session gets), and once the share has been quiet for [`FOLD_QUIET`] (the sweeper queues
+//! it); and at once, by the worker, before an upload URL is handed out or a reader is sent to
+//! the bucket. Folds run on the render thread, one heavy job at a time. Every reader applies
+//! what is left on top of the document, read with it under the share's lock ([`read`],
+//! [`current`]): the page and the API show every acknowledged batch at once.
 //!
 //! A batch that could take the document past its size limit is merged under the lock as before,
-//! so it is refused exactly when the merged document would be too large; so is the first batch
-//! after an upload URL was issued, when the document's size is unknown.
+//! so it is refused exactly when the merged document would be too large; so is every batch while
+//! the document's size is unknown (an upload URL was issued and may still be used).
 
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -33,7 +34,7 @@ use crate::store::{JournalBatch, JournalSize, MetaStore, ShareRow};
 /// of the object each time.
 pub const FOLD_MIN_BYTES: i64 = 256 * 1024;
 
-/// A share with a journal and no batch for this long is folded by the sweeper.
+/// A share with a journal and no batch for this long is queued for a fold by the sweeper.
 pub const FOLD_QUIET: Duration = Duration::from_secs(10);
 
 /// Whether a journal this size is due to be folded: once it has grown by half the document, so
