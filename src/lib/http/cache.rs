@@ -91,6 +91,18 @@ pub struct Meta {
 }
 
 impl Entry {
+    /// The share expired at `now`: the entry is gone at once, on every server (an expiry never
+    /// changes, so the cached copy of it is as good as the database's).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Within an upload URL's window at `now`: the object may have changed behind our back,
+    /// so a hit must compare its tag first.
+    pub fn watched(&self, now: i64) -> bool {
+        now < self.watch_until
+    }
+
     /// The strong ETag of the gzipped body: another representation, another tag.
     pub fn gzip_etag(&self) -> String {
         format!("{}-gz\"", self.etag.trim_end_matches('"'))

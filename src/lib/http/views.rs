@@ -168,7 +168,7 @@ pub fn cached_view(app: &App, req: &Request, segment: &str) -> Option<Response> 
     let (kind, content_type) = variant.kind();
     let entry = app.cache.peek(id, kind)?;
     let now = now_millis();
-    if entry.expires_at.is_some_and(|at| now >= at) || now < entry.watch_until {
+    if entry.expired(now) || entry.watched(now) {
         return None;
     }
     app.cache.count_hit();
@@ -257,12 +257,8 @@ pub fn cached(
 ) -> Result<(Arc<Entry>, bool), Error> {
     let now = now_millis();
     if let Some(entry) = w.app.cache.get(id, kind) {
-        // An expired share is gone at once, on every server: its expiry never changes, so the
-        // cached copy of it is as good as the database's.
-        let expired = entry.expires_at.is_some_and(|at| now >= at);
-        // Within an upload URL's lifetime the object may have changed behind our back: compare.
-        let fresh = !expired
-            && (now >= entry.watch_until
+        let fresh = !entry.expired(now)
+            && (!entry.watched(now)
                 || w.app.blobs.head(&object_key(id))?.as_deref()
                     == Some(entry.object_tag.as_str()));
         if fresh {

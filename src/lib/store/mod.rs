@@ -236,10 +236,6 @@ pub trait MetaStore: Send {
         batch: &JournalBatch,
         limit: u64,
     ) -> Result<Option<JournalSize>>;
-    /// The share's journaled batches, oldest first, read without its lock. A reader of the
-    /// document reads them under the lock with the object instead (`Journal::batches`): the
-    /// object then holds exactly the batches folded before, and none is applied twice.
-    fn journal_batches(&mut self, id: &str) -> Result<Vec<JournalBatch>>;
     /// The `seq` of the share's newest journaled batch; 0 when it has none.
     fn journal_head(&mut self, id: &str) -> Result<i64>;
     /// Up to `limit` shares with batches journaled, none of them since `quiet_since`, for the

@@ -720,12 +720,6 @@ impl MetaStore for PostgresStore {
         }))
     }
 
-    fn journal_batches(&mut self, id: &str) -> Result<Vec<JournalBatch>> {
-        let statement = self.prepared(JOURNAL_BATCHES)?;
-        let rows = self.client.query(&statement, &[&id]).map_err(pg_err)?;
-        Ok(rows.iter().map(row_to_batch).collect())
-    }
-
     fn journal_head(&mut self, id: &str) -> Result<i64> {
         let row = self.query_one(
             "SELECT COALESCE(max(seq), 0) FROM sync_journal WHERE share_id = $1",

@@ -459,10 +459,6 @@ impl MetaStore for SqliteStore {
         })
     }
 
-    fn journal_batches(&mut self, id: &str) -> Result<Vec<JournalBatch>> {
-        journal_batches(&self.conn, id)
-    }
-
     fn journal_head(&mut self, id: &str) -> Result<i64> {
         self.conn
             .prepare_cached("SELECT COALESCE(max(seq), 0) FROM sync_journal WHERE share_id = ?1")
