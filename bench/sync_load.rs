@@ -192,14 +192,28 @@ pub fn sync_cost(bin: &Path, tmp: &Path, doc: &[u8], pg_admin: &str) {
 /// views, `.md` and `/data` with 32 connections in all, and OpenCode syncs into it meanwhile.
 pub fn mixed_load_memory(bin: &Path, tmp: &Path, doc: &[u8]) {
     let data = tmp.join("mixed");
-    let (mut server, port) =
-        spawn_server(bin, &data, &["--request-limit", "4000000000"], &[], true);
+    // Every client is loopback here: no request or page-miss limit stands between the load and
+    // the fills it causes.
+    let (mut server, port) = spawn_server(
+        bin,
+        &data,
+        &[
+            "--request-limit",
+            "4000000000",
+            "--page-miss-limit",
+            "4000000000",
+        ],
+        &[],
+        true,
+    );
     wait_ready(port);
     std::thread::sleep(Duration::from_millis(500));
     let (idle, _) = rss_kib(server.id());
-    // The short run (a dev build, 1 s loads) takes a smaller session: a fill of 2,000 messages
-    // takes longer there than the load lasts.
-    let messages = if short() { 200 } else { 2000 };
+    // The short run (a dev build, 1 s loads) only shows that the load runs: each sync makes the
+    // next view a fill, and with a larger session a dev build's fills outlast its loads (a sync
+    // queued behind 12 `/data` requests waiting on the fill of 200 messages saw no answer in a
+    // second of a loaded CI run).
+    let messages = if short() { 20 } else { 2000 };
     let big = big_session(doc, messages);
     let (id, secret) = protocol_share(port, &big);
     // The allocator gives freed memory back within a second (`.cargo/config.toml`).
@@ -207,6 +221,16 @@ pub fn mixed_load_memory(bin: &Path, tmp: &Path, doc: &[u8]) {
     let (synced, _) = rss_kib(server.id());
     let session: bshare::model::ShareData = serde_json::from_slice(doc).unwrap();
     let script = batch_script(tmp, "mixed", &session.session_id, &secret);
+    // Every view filled once: the load measures repeat views and the fills syncs cause, not the
+    // first render of each.
+    for path in [
+        format!("/share/{id}"),
+        format!("/share/{id}.md"),
+        format!("/api/share/{id}/data"),
+    ] {
+        let (status, _) = request(port, "GET", &path, "", b"").unwrap();
+        assert_eq!(status, 200, "{path}");
+    }
     let loads: Vec<(String, u32, Vec<String>)> = vec![
         (
             format!("/share/{id}"),
@@ -230,6 +254,26 @@ pub fn mixed_load_memory(bin: &Path, tmp: &Path, doc: &[u8]) {
         }
     });
     let (during, _) = rss_kib(server.id());
+    // What the load was answered, from the access log: status by route.
+    let log = std::fs::read_to_string(format!("{}.log", data.display())).unwrap_or_default();
+    let mut answers = std::collections::BTreeMap::<(String, String), u64>::new();
+    for line in log.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if let [method, path, status, _] = fields[..]
+            && status.len() == 3
+            && status.bytes().all(|b| b.is_ascii_digit())
+        {
+            let route = path.replace(&id, ":id");
+            *answers
+                .entry((format!("{method} {route}"), status.to_owned()))
+                .or_default() += 1;
+        }
+    }
+    let answers: Vec<String> = answers
+        .iter()
+        .map(|((route, status), n)| format!("{route} {status} ×{n}"))
+        .collect();
+    println!("  mixed load's answers: {}", answers.join(", "));
     std::thread::sleep(Duration::from_secs(3));
     let (after, peak) = rss_kib(server.id());
     let mib = |k: u64| k as f64 / 1024.0;
