@@ -232,7 +232,9 @@ fn eight_clients_on_a_huge_page_miss_share_one_render_and_stay_bounded(stores: S
     let base_rss = peak_rss_mib(server.pid());
     let page_url = server.url(&format!("/share/{huge}"));
     // What one render of the huge page costs.
+    let render_started = Instant::now();
     let one = http_within(Duration::from_secs(300), "GET", &page_url, &[], None);
+    let one_render = render_started.elapsed();
     assert_eq!(one.status, 200);
     let one_rss = peak_rss_mib(server.pid());
 
@@ -292,9 +294,12 @@ fn eight_clients_on_a_huge_page_miss_share_one_render_and_stay_bounded(stores: S
             std::thread::sleep(Duration::from_millis(100));
         }
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // A hit queued behind a render would wait about as long as the render; on a loaded
+        // machine both stretch, so the bound is the render's half (and at least 2 s).
+        let bound = (one_render / 2).max(Duration::from_secs(2));
         assert!(
-            slowest < Duration::from_secs(2),
-            "a cached page waited {slowest:?} behind the huge renders"
+            slowest < bound,
+            "a cached page waited {slowest:?} behind the huge renders (one render took {one_render:?})"
         );
     });
     let statuses = statuses.into_inner().unwrap();
@@ -309,7 +314,7 @@ fn eight_clients_on_a_huge_page_miss_share_one_render_and_stay_bounded(stores: S
     let peak = peak_rss_mib(server.pid());
     let doc_mib = doc.len() as f64 / f64::from(1 << 20);
     eprintln!(
-        "document {doc_mib:.0} MiB, page {:.0} MiB; resident before {base_rss:.0} MiB, after one render {one_rss:.0} MiB, peak with 8 clients {peak:.0} MiB",
+        "document {doc_mib:.0} MiB, page {:.0} MiB, one render {one_render:?}; resident before {base_rss:.0} MiB, after one render {one_rss:.0} MiB, peak with 8 clients {peak:.0} MiB",
         one.body.len() as f64 / f64::from(1 << 20)
     );
     let bound = one_rss * 1.25;
@@ -523,4 +528,56 @@ fn an_upload_url_used_after_its_share_was_deleted_changes_nothing() {
         "the sweep did not remove the object"
     );
     assert_eq!(get(&server.url(&format!("/share/{id}"))).status, 410);
+}
+
+/// Requests are handled on their connection's thread when a worker's state is free, but never
+/// more than `--workers` at once: with the only state held (a delete waiting for the share's
+/// lock, which the test holds), a create waits, and is answered once the state is given back.
+#[test]
+fn no_more_requests_are_handled_at_once_than_workers() {
+    let env = Env::new(Stores::Embedded);
+    let server = env.server(&["--workers", "1"]);
+    let doomed = share_document(&server, &read_data(SHORT));
+    let doomed_id = doomed["shareId"].as_str().unwrap().to_owned();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.dir.path().join("server/bshare.db.locks").join(format!(
+            "{}.lock",
+            bshare::model::case_safe_stem(&doomed_id)
+        )))
+        .unwrap();
+    lock.lock().unwrap();
+    let created = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let body = json!({ "secret": doomed["secret"] }).to_string();
+            let r = http(
+                "DELETE",
+                &server.url(&format!("/api/share/{doomed_id}")),
+                &[("Content-Type", "application/json")],
+                Some(body.as_bytes()),
+            );
+            assert_eq!(r.status, 200, "{}", r.text());
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        s.spawn(|| {
+            let r = http(
+                "POST",
+                &server.url("/api/share/presign"),
+                &[("Content-Type", "application/json")],
+                Some(br#"{"sessionId":"ses_waits"}"#),
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+            created.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(
+            !created.load(std::sync::atomic::Ordering::SeqCst),
+            "a second request was handled while the only worker's state was held"
+        );
+        lock.unlock().unwrap();
+    });
+    assert!(created.into_inner(), "the waiting create was answered");
 }

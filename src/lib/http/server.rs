@@ -1,8 +1,10 @@
 //! `bshare serve`: opening the stores, binding, and the worker pool over tiny_http.
 //!
-//! N workers share one `tiny_http::Server`; each owns its own metadata connection (reconnected
-//! after a failure, so the server recovers by itself when the database comes back). A panic in a
-//! handler becomes a 500 for that request; the worker lives on.
+//! At most N requests are handled at once (`--workers`), each with one of N workers' states
+//! ([`Pool`]), each its own metadata connection (reconnected after a failure, so the server
+//! recovers by itself when the database comes back). A request's connection thread handles it
+//! when a state is free; otherwise it is queued for the N worker threads. A panic in a handler
+//! becomes a 500 for that request; the state lives on.
 
 use std::io::Read;
 use std::net::IpAddr;
@@ -80,16 +82,18 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
         config.base_url = Some(format!("http://{addr}"));
     }
     let app = App::open(config)?;
-    let server = tiny_http::Server::from_listener(listener, edge_limits(&app))
+    let pool = Arc::new(Pool::new(&app));
+    let server = tiny_http::Server::from_listener(listener, edge_limits(&app, &pool))
         .map_err(|e| Error::Config(format!("cannot start accepting connections: {e}")))?;
     let server = Arc::new(server);
     let workers = (0..app.config.workers.max(1))
         .map(|i| {
             let server = Arc::clone(&server);
             let app = Arc::clone(&app);
+            let pool = Arc::clone(&pool);
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || serve_forever(&server, &app))
+                .spawn(move || serve_forever(&server, &app, &pool))
                 .map_err(|e| Error::Config(format!("cannot start a worker thread: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -103,7 +107,7 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
 
 /// The edge's bounds from the configuration; the body limit of each request comes from the
 /// route table, so the connection thread can refuse a body before it arrives.
-fn edge_limits(app: &Arc<App>) -> tiny_http::Limits {
+fn edge_limits(app: &Arc<App>, pool: &Arc<Pool>) -> tiny_http::Limits {
     let edge = &app.config.edge;
     let config = app.config.clone();
     tiny_http::Limits {
@@ -124,6 +128,25 @@ fn edge_limits(app: &Arc<App>) -> tiny_http::Limits {
             let app = Arc::downgrade(app);
             move |request: &tiny_http::FastRequest<'_>| fast_answer(&*app.upgrade()?, request)
         })),
+        // A request that finds a worker's state free is handled on its connection's thread: a
+        // hand-off to a worker thread and back cost two context switches, which on a create
+        // was as much as its database statement.
+        inline: Some(Arc::new({
+            let app = Arc::downgrade(app);
+            let pool = Arc::downgrade(pool);
+            move |request: tiny_http::Request| {
+                let (Some(app), Some(pool)) = (app.upgrade(), pool.upgrade()) else {
+                    return Some(request);
+                };
+                let Some(mut lease) = pool.try_lease() else {
+                    return Some(request);
+                };
+                serve_one(&app, &mut lease, request);
+                None
+            }
+        })),
+        // Handlers run on connection threads too: the stack a worker thread has.
+        thread_stack_bytes: 2 * 1024 * 1024,
         ..tiny_http::Limits::default()
     }
 }
@@ -218,68 +241,165 @@ fn fast_answer(app: &App, request: &tiny_http::FastRequest<'_>) -> Option<tiny_h
     })
 }
 
-fn serve_forever(server: &tiny_http::Server, app: &Arc<App>) {
-    let mut worker = app.worker();
+/// The workers' states (each with its own database connection), taken by whichever thread
+/// handles a request: a worker thread, or a connection's thread that finds one free. At most
+/// `--workers` requests are handled at once either way. A worker thread waiting for a state is
+/// served first: a connection's thread takes one only when none waits, so a queued request is
+/// never overtaken for long.
+pub struct Pool {
+    free: std::sync::Mutex<(Vec<super::context::Worker>, usize)>,
+    freed: std::sync::Condvar,
+}
+
+impl Pool {
+    fn new(app: &Arc<App>) -> Self {
+        let workers = (0..app.config.workers.max(1))
+            .map(|_| app.worker())
+            .collect();
+        Self {
+            free: std::sync::Mutex::new((workers, 0)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<super::context::Worker>, usize)> {
+        self.free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A free state, if one is free and no worker thread waits for one.
+    fn try_lease(&self) -> Option<Lease<'_>> {
+        let mut free = self.lock();
+        if free.1 > 0 {
+            return None;
+        }
+        let worker = free.0.pop()?;
+        Some(Lease {
+            pool: self,
+            worker: Some(worker),
+        })
+    }
+
+    /// A state, waiting for one to be given back.
+    fn lease(&self) -> Lease<'_> {
+        let mut free = self.lock();
+        free.1 += 1;
+        let worker = loop {
+            if let Some(worker) = free.0.pop() {
+                break worker;
+            }
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        };
+        free.1 -= 1;
+        Lease {
+            pool: self,
+            worker: Some(worker),
+        }
+    }
+}
+
+/// A worker's state, given back to the pool when dropped (a panic included).
+struct Lease<'a> {
+    pool: &'a Pool,
+    worker: Option<super::context::Worker>,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = super::context::Worker;
+    fn deref(&self) -> &Self::Target {
+        self.worker
+            .as_ref()
+            .expect("a lease holds its worker until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.worker
+            .as_mut()
+            .expect("a lease holds its worker until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.pool.lock().0.push(worker);
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+fn serve_forever(server: &tiny_http::Server, app: &Arc<App>, pool: &Pool) {
     loop {
-        let Ok(mut request) = server.recv() else {
+        let Ok(request) = server.recv() else {
             return;
         };
-        let started = Instant::now();
-        let method = request.method().as_str().to_owned();
-        let url = request.url().to_owned();
-        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-        let headers: Vec<(String, String)> = request
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_owned(),
-                    h.value.as_str().to_owned(),
-                )
-            })
-            .collect();
-        let peer = request
-            .remote_addr()
-            .map_or(IpAddr::from([127, 0, 0, 1]), std::net::SocketAddr::ip);
-        let client =
-            super::client_addr::client_address(&app.config.trusted_proxies, peer, &headers);
-        let limit = routes::body_limit(&app.config, &method, path);
-        let mut req = Request {
-            method,
-            path: path.to_owned(),
-            query: query.to_owned(),
-            headers,
-            body: Vec::new(),
-            client,
-        };
-        let head = req.method == "HEAD";
-        let status = match read_body(&mut request, limit) {
-            Ok(body) => {
-                req.body = body;
-                let response = worker.handle(&req);
-                let status = response.status;
-                if let super::Body::Events(stream) = &response.body
-                    && !head
-                {
-                    // The stream is written by the event hub from now on: this worker, and the
-                    // connection's thread, are free at once.
-                    let head = response_head(&response, None);
-                    if let Some(socket) = request.into_stream() {
-                        app.events.add(stream.clone(), socket, head.into_bytes());
-                    }
-                } else {
-                    let _ = send(request, response, head);
-                }
-                status
-            }
-            Err(err) => {
-                let status = err.status();
-                let _ = send_unread(request, &Response::from_error(&err));
-                status
-            }
-        };
-        access_log(&req, status, started);
+        let mut lease = pool.lease();
+        serve_one(app, &mut lease, request);
     }
+}
+
+/// Handle one request with `worker`'s state and write its response.
+fn serve_one(app: &Arc<App>, worker: &mut super::context::Worker, mut request: tiny_http::Request) {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let url = request.url().to_owned();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_owned(),
+                h.value.as_str().to_owned(),
+            )
+        })
+        .collect();
+    let peer = request
+        .remote_addr()
+        .map_or(IpAddr::from([127, 0, 0, 1]), std::net::SocketAddr::ip);
+    let client = super::client_addr::client_address(&app.config.trusted_proxies, peer, &headers);
+    let limit = routes::body_limit(&app.config, &method, path);
+    let mut req = Request {
+        method,
+        path: path.to_owned(),
+        query: query.to_owned(),
+        headers,
+        body: Vec::new(),
+        client,
+    };
+    let head = req.method == "HEAD";
+    let status = match read_body(&mut request, limit) {
+        Ok(body) => {
+            req.body = body;
+            let response = worker.handle(&req);
+            let status = response.status;
+            if let super::Body::Events(stream) = &response.body
+                && !head
+            {
+                // The stream is written by the event hub from now on: this worker, and the
+                // connection's thread, are free at once.
+                let head = response_head(&response, None);
+                if let Some(socket) = request.into_stream() {
+                    app.events.add(stream.clone(), socket, head.into_bytes());
+                }
+            } else {
+                let _ = send(request, response, head);
+            }
+            status
+        }
+        Err(err) => {
+            let status = err.status();
+            let _ = send_unread(request, &Response::from_error(&err));
+            status
+        }
+    };
+    access_log(&req, status, started);
 }
 
 /// The access log: never the query string (it carries signatures), and a create token in the

@@ -67,12 +67,20 @@ pub struct Limits {
     pub log: Arc<LogSink>,
     /// bshare: answers the connection thread gives itself, without a worker.
     pub fast: Option<Arc<FastPath>>,
+    /// bshare: offered every request the fast path did not answer, before it is queued.
+    pub inline: Option<Arc<Inline>>,
 }
 
 /// bshare: an answer the application has at hand (a cached page), given by the connection's own
 /// thread so that it crosses no thread and no queue. `None`: the request goes to the workers.
 /// It must not wait on anything: it runs on the thread that reads the connection.
 pub type FastPath = dyn Fn(&FastRequest<'_>) -> Option<FastAnswer> + Send + Sync;
+
+/// bshare: the application may handle a whole request on the connection's own thread, when it
+/// can at once (a free worker's state, say): it responds as a worker would and returns `None`.
+/// `Some(request)` hands it back, and it is queued for the workers. The response is written as a
+/// worker's is: what the socket does not take at once is written by this thread afterwards.
+pub type Inline = dyn Fn(Request) -> Option<Request> + Send + Sync;
 
 /// bshare: a request without a body, as the fast path sees it.
 pub struct FastRequest<'a> {
@@ -107,6 +115,7 @@ impl Default for Limits {
             error_body: Arc::new(|status| ("text/plain", reason(status).as_bytes().to_vec())),
             log: Arc::new(|line| eprintln!("{line}")),
             fast: None,
+            inline: None,
         }
     }
 }
@@ -591,9 +600,22 @@ impl<'a> Connection<'a> {
             body,
             writer,
         );
-        self.shared
-            .messages
-            .push(crate::Message::NewRequest(request));
+        // bshare: handled here when the application can, else queued for a worker.
+        let queued = match self.limits().inline.clone() {
+            Some(inline) => {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inline(request))) {
+                    Ok(back) => back,
+                    // The request is gone with no response known to be written: close.
+                    Err(_) => return Ok(false),
+                }
+            }
+            None => Some(request),
+        };
+        if let Some(request) = queued {
+            self.shared
+                .messages
+                .push(crate::Message::NewRequest(request));
+        }
         // The worker answers; whatever it could not write without waiting comes back here.
         let Ok(done) = done_rx.recv() else {
             return Ok(false);
@@ -1292,6 +1314,61 @@ mod tests {
         let mut got = String::new();
         client.read_to_string(&mut got).unwrap();
         assert_eq!(got, "HTTP/1.1 200 OK\r\n\r\nhello");
+    }
+
+    /// The inline hook answers on the connection's thread, keep-alive goes on after it, and a
+    /// request it hands back reaches the workers; a panic in it answers 500 and closes.
+    #[test]
+    fn inline_answers_or_hands_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            inline: Some(Arc::new(|request: Request| {
+                match request.url() {
+                    "/here" => {
+                        let name = thread::current().name().unwrap_or("").to_owned();
+                        let body = format!("on {name}");
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                        request.respond_raw(head.as_bytes(), None).unwrap();
+                        None
+                    }
+                    "/panic" => panic!("the hook failed"),
+                    _ => Some(request),
+                }
+            })),
+            ..Limits::default()
+        };
+        let server = crate::Server::from_listener(listener, limits).unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut read_answer = |client: &mut TcpStream, want: &str| {
+            let mut got = Vec::new();
+            let mut byte = [0u8; 1];
+            while !String::from_utf8_lossy(&got).ends_with(want) {
+                assert_eq!(client.read(&mut byte).unwrap(), 1, "got {:?}", String::from_utf8_lossy(&got));
+                got.push(byte[0]);
+            }
+        };
+        client.write_all(b"GET /here HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        read_answer(&mut client, "on conn");
+        // The same connection again, and a request the hook hands back, which a worker answers.
+        client.write_all(b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let request = server.recv().unwrap();
+        assert_eq!(request.url(), "/queued");
+        request
+            .respond_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nby worker", None)
+            .unwrap();
+        read_answer(&mut client, "by worker");
+        client.write_all(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        // The request, dropped unanswered as the hook unwound, answered 500; then the end.
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(rest.starts_with("HTTP/1.1 500 "), "{rest:?}");
+        assert!(rest.ends_with("\r\n\r\n"), "{rest:?}");
     }
 
     #[test]

@@ -107,7 +107,7 @@ use std::time::Duration;
 
 use util::MessagesQueue;
 
-pub use bounded::{FastAnswer, FastPath, FastRequest, Limits};
+pub use bounded::{FastAnswer, FastPath, FastRequest, Inline, Limits};
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request, Tail};
