@@ -126,6 +126,12 @@ pub fn sync_cost(bin: &Path, tmp: &Path, doc: &[u8], pg_admin: &str) {
             client
                 .batch_execute(&format!("CREATE DATABASE {name}"))
                 .unwrap();
+            // The work per batch, not the disk's flush of each commit (as the creates).
+            client
+                .batch_execute(&format!(
+                    "ALTER DATABASE {name} SET synchronous_commit = off"
+                ))
+                .unwrap();
             let base = pg_admin.rsplit_once('/').unwrap().0;
             envs.extend([
                 ("DATABASE_URL".to_owned(), format!("{base}/{name}")),
