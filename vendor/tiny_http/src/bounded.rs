@@ -2,7 +2,7 @@
 //! `ClientConnection`.
 //!
 //! Every resource a client can hold is bounded and named in [`Limits`]:
-//! - open connections (one thread each, with a small stack), beyond which a new connection gets
+//! - open connections (one thread each, with the stack `thread_stack_bytes` gives), beyond which a new connection gets
 //!   a fast 503 and is closed;
 //! - the request line and each header line, the number of headers and the whole head, and the
 //!   time the head may take from its first byte (a deadline per request, not per read);
