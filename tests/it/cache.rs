@@ -410,27 +410,11 @@ fn cached_views_need_no_worker() {
     let etag = get(&page).header("etag").unwrap().to_owned();
     let doomed = share_document(&server, &read_data(SHORT));
     let doomed_id = doomed["shareId"].as_str().unwrap().to_owned();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(env.dir.path().join("server/bshare.db.locks").join(format!(
-            "{}.lock",
-            bshare::model::case_safe_stem(&doomed_id)
-        )))
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = hold_share_lock(&env, &doomed_id);
     let deleted = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
-            let body = json!({ "secret": doomed["secret"] }).to_string();
-            let r = http(
-                "DELETE",
-                &server.url(&format!("/api/share/{doomed_id}")),
-                &[("Content-Type", "application/json")],
-                Some(body.as_bytes()),
-            );
-            assert_eq!(r.status, 200, "{}", r.text());
+            delete_share(&server, &doomed);
             deleted.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         // The worker takes the delete and waits for the lock.
@@ -539,27 +523,11 @@ fn no_more_requests_are_handled_at_once_than_workers() {
     let server = env.server(&["--workers", "1"]);
     let doomed = share_document(&server, &read_data(SHORT));
     let doomed_id = doomed["shareId"].as_str().unwrap().to_owned();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(env.dir.path().join("server/bshare.db.locks").join(format!(
-            "{}.lock",
-            bshare::model::case_safe_stem(&doomed_id)
-        )))
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = hold_share_lock(&env, &doomed_id);
     let created = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
-            let body = json!({ "secret": doomed["secret"] }).to_string();
-            let r = http(
-                "DELETE",
-                &server.url(&format!("/api/share/{doomed_id}")),
-                &[("Content-Type", "application/json")],
-                Some(body.as_bytes()),
-            );
-            assert_eq!(r.status, 200, "{}", r.text());
+            delete_share(&server, &doomed);
         });
         std::thread::sleep(Duration::from_millis(300));
         s.spawn(|| {
@@ -580,4 +548,35 @@ fn no_more_requests_are_handled_at_once_than_workers() {
         lock.unlock().unwrap();
     });
     assert!(created.into_inner(), "the waiting create was answered");
+}
+
+/// Hold share `id`'s lock on the embedded store (its lock file), as a merge of it would: a
+/// request that needs the share waits, and holds its worker, until the file is dropped.
+fn hold_share_lock(env: &Env, id: &str) -> std::fs::File {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(
+            env.dir
+                .path()
+                .join("server/bshare.db.locks")
+                .join(format!("{}.lock", bshare::model::case_safe_stem(id))),
+        )
+        .unwrap();
+    lock.lock().unwrap();
+    lock
+}
+
+/// Delete the share `created` (a create's answer) with its secret; it must succeed.
+fn delete_share(server: &Server, created: &Value) {
+    let id = created["shareId"].as_str().unwrap();
+    let body = json!({ "secret": created["secret"] }).to_string();
+    let r = http(
+        "DELETE",
+        &server.url(&format!("/api/share/{id}")),
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
 }
