@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{
-    self, Env, PgCluster, PgDb, S3Server, Server, Stores, create_share, get, http, post_json,
-    read_data, share_document, upload,
+    self, Env, PgCluster, PgDb, S3Server, SHORT_UPLOAD_URLS, Server, Stores, create_share, get,
+    http, post_json, read_data, share_document, upload, wait_past_upload_window,
 };
 
 const LONG: &str = "opencode-1.18.33-long.sharedata.json";
@@ -587,29 +587,20 @@ fn migrations_are_all_applied_on_postgres() {
     assert_eq!(versions, expected);
 }
 
-/// Sleep until `expires_at` (epoch ms) has passed: upload URLs issued before are dead, and a page
-/// cached from now on is served without looking at the object.
-fn wait_past(expires_at: i64) {
-    let left = expires_at + 200 - bshare::model::now_millis();
-    if left > 0 {
-        std::thread::sleep(Duration::from_millis(left as u64));
-    }
-}
-
 #[test]
 fn two_servers_share_one_database_and_bucket() {
     // Short upload URLs: once they expire, server A serves its cached page without checking the
     // object, so only B's NOTIFY can tell A that the page changed.
     let env = Env::new(Stores::PostgresS3);
-    let a = env.server(&["--upload-url-ttl", "2"]);
-    let b = env.server(&["--upload-url-ttl", "2"]);
+    let a = env.server(&SHORT_UPLOAD_URLS);
+    let b = env.server(&SHORT_UPLOAD_URLS);
     let created = share_document(&a, &read_data(LONG));
     let id = created["shareId"].as_str().unwrap();
     let page = a.url(&format!("/share/{id}"));
     // B reads what A created.
     assert_eq!(get(&b.url(&format!("/api/share/{id}"))).status, 200);
     // A caches its page outside any upload window.
-    wait_past(created["expiresAt"].as_i64().unwrap());
+    wait_past_upload_window(created["expiresAt"].as_i64().unwrap());
     assert!(get(&page).text().contains("Add multiply"));
 
     // Re-sync through B: A's page follows.
@@ -638,7 +629,7 @@ fn two_servers_share_one_database_and_bucket() {
     );
 
     // A caches the new page outside the new window; delete through B: A answers 410.
-    wait_past(fresh["expiresAt"].as_i64().unwrap());
+    wait_past_upload_window(fresh["expiresAt"].as_i64().unwrap());
     assert_eq!(get(&page).status, 200);
     assert_eq!(get(&page).status, 200, "served from A's cache");
     let r = http(
@@ -658,11 +649,11 @@ fn two_servers_share_one_database_and_bucket() {
 #[test]
 fn a_reconnected_listener_forgets_every_cached_page() {
     let env = Env::new(Stores::PostgresS3);
-    let server = env.server(&["--upload-url-ttl", "1"]);
+    let server = env.server(&SHORT_UPLOAD_URLS);
     let created = share_document(&server, &read_data(LONG));
     let id = created["shareId"].as_str().unwrap();
     let page = server.url(&format!("/share/{id}"));
-    wait_past(created["expiresAt"].as_i64().unwrap());
+    wait_past_upload_window(created["expiresAt"].as_i64().unwrap());
     assert!(get(&page).text().contains("Add multiply"));
 
     // The object changes with no announcement, as when a NOTIFY is sent while the listener is

@@ -459,7 +459,7 @@ fn cached_views_need_no_worker() {
 #[test]
 fn an_upload_url_used_after_its_share_was_deleted_changes_nothing() {
     let env = Env::new(Stores::PostgresS3);
-    let server = env.server(&["--upload-url-ttl", "3"]);
+    let server = env.server(&SHORT_UPLOAD_URLS);
     let created = share_document(&server, &read_data(SHORT));
     let id = created["shareId"].as_str().unwrap().to_owned();
     let secret = created["secret"].as_str().unwrap().to_owned();
@@ -506,7 +506,7 @@ fn an_upload_url_used_after_its_share_was_deleted_changes_nothing() {
     for path in &views {
         assert_eq!(get(&server.url(path)).status, 410, "{path}");
     }
-    // The sweep removes it once the URL (3 s) and as long again have passed.
+    // The sweep removes it once the URL and as long again have passed.
     assert!(
         eventually(Duration::from_secs(30), || !object.exists()),
         "the sweep did not remove the object"

@@ -235,19 +235,16 @@ fn postgres_restarted_under_steady_load_loses_nothing_acknowledged() {
 #[test]
 fn a_killed_bucket_fails_fast_while_cached_pages_are_served() {
     let mut env = Env::new(Stores::PostgresS3);
-    // Upload URLs of a second: cached pages then stop checking the object after two.
-    let server = env.server(&["--upload-url-ttl", "1"]);
+    // Short upload URLs: cached pages then soon stop checking the object.
+    let server = env.server(&SHORT_UPLOAD_URLS);
     let doc = read_data(SHORT);
     let cached = share_document(&server, &doc)["shareId"]
         .as_str()
         .unwrap()
         .to_owned();
-    let uncached = share_document(&server, &doc)["shareId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // The URL (1 s) and as long again for an upload begun before it expired.
-    std::thread::sleep(Duration::from_millis(2100));
+    let uncached = share_document(&server, &doc);
+    wait_past_upload_window(uncached["expiresAt"].as_i64().unwrap());
+    let uncached = uncached["shareId"].as_str().unwrap().to_owned();
     assert_eq!(get(&server.url(&format!("/share/{cached}"))).status, 200);
 
     let started = Instant::now();
