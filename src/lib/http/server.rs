@@ -21,24 +21,9 @@ pub struct Running {
     pub server: Arc<tiny_http::Server>,
     pub app: Arc<App>,
     pub addr: std::net::SocketAddr,
-    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
-    pub fn join(self) {
-        for w in self.workers {
-            let _ = w.join();
-        }
-    }
-
-    pub fn shutdown(self) {
-        self.server.stop_accepting();
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
-        }
-        self.join();
-    }
-
     /// Stop accepting (the port closes at once) and give requests under way up to `timeout` to
     /// finish. Returns how many were still under way when it gave up.
     pub fn drain(&self, timeout: std::time::Duration) -> usize {
@@ -86,23 +71,18 @@ pub fn start(mut config: ServerConfig) -> Result<Running> {
     let server = tiny_http::Server::from_listener(listener, edge_limits(&app, &pool))
         .map_err(|e| Error::Config(format!("cannot start accepting connections: {e}")))?;
     let server = Arc::new(server);
-    let workers = (0..app.config.workers.max(1))
-        .map(|i| {
-            let server = Arc::clone(&server);
-            let app = Arc::clone(&app);
-            let pool = Arc::clone(&pool);
-            std::thread::Builder::new()
-                .name(format!("worker-{i}"))
-                .spawn(move || serve_forever(&server, &app, &pool))
-                .map_err(|e| Error::Config(format!("cannot start a worker thread: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Running {
-        server,
-        app,
-        addr,
-        workers,
-    })
+    // The worker threads live as long as the process: `drain` waits for what they (and the
+    // connection threads) have under way.
+    for i in 0..app.config.workers.max(1) {
+        let server = Arc::clone(&server);
+        let app = Arc::clone(&app);
+        let pool = Arc::clone(&pool);
+        std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || serve_forever(&server, &app, &pool))
+            .map_err(|e| Error::Config(format!("cannot start a worker thread: {e}")))?;
+    }
+    Ok(Running { server, app, addr })
 }
 
 /// The edge's bounds from the configuration; the body limit of each request comes from the

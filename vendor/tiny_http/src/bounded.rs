@@ -601,12 +601,15 @@ impl<'a> Connection<'a> {
             writer,
         );
         // bshare: handled here when the application can, else queued for a worker.
+        let mut panicked = false;
         let queued = match self.limits().inline.clone() {
             Some(inline) => {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inline(request))) {
                     Ok(back) => back,
-                    // The request is gone with no response known to be written: close.
-                    Err(_) => return Ok(false),
+                    Err(_) => {
+                        panicked = true;
+                        None
+                    }
                 }
             }
             None => Some(request),
@@ -617,7 +620,17 @@ impl<'a> Connection<'a> {
                 .push(crate::Message::NewRequest(request));
         }
         // The worker answers; whatever it could not write without waiting comes back here.
-        let Ok(done) = done_rx.recv() else {
+        let done = if panicked {
+            // The request was dropped as the hook unwound, so its writer has sent what it holds:
+            // the rest of a response begun before the panic, or the 500 the drop wrote. Unless
+            // the hook gave the request away: then nothing is known to be written, and the
+            // connection closes.
+            keep_alive = false;
+            done_rx.try_recv().ok()
+        } else {
+            done_rx.recv().ok()
+        };
+        let Some(done) = done else {
             return Ok(false);
         };
         if done.detached {
@@ -1199,7 +1212,7 @@ mod tests {
             b"GET /a\x00b HTTP/1.1",
             b"PRI * HTTP/2.0",
         ] {
-            assert!(parse_request_line(bad).is_err(), "{bad:?}");
+            assert!(parse_request_line(bad).is_err(), "{:?}", bad);
         }
     }
 
@@ -1262,7 +1275,7 @@ mod tests {
             &[("Transfer-Encoding", "gzip, chunked")],
             &[("Transfer-Encoding", "identity")],
         ] {
-            assert!(head(v11.clone(), bad).framing().is_err(), "{bad:?}");
+            assert!(head(v11.clone(), bad).framing().is_err(), "{:?}", bad);
         }
         assert!(head(HTTPVersion(1, 0), &[("Transfer-Encoding", "chunked")])
             .framing()
@@ -1317,9 +1330,11 @@ mod tests {
     }
 
     /// The inline hook answers on the connection's thread, keep-alive goes on after it, and a
-    /// request it hands back reaches the workers; a panic in it answers 500 and closes.
+    /// request it hands back reaches the workers; a panic in it answers 500 and closes, and a
+    /// panic after it answered closes once the whole answer is written.
     #[test]
     fn inline_answers_or_hands_back() {
+        const LATE: usize = 16 << 20;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = Limits {
@@ -1334,6 +1349,16 @@ mod tests {
                         None
                     }
                     "/panic" => panic!("the hook failed"),
+                    "/panic-late" => {
+                        // More than the socket takes at once: the rest is the connection
+                        // thread's to write, panic or not.
+                        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {LATE}\r\n\r\n");
+                        let body: Arc<[u8]> = vec![b'x'; LATE].into();
+                        request
+                            .respond_raw(head.as_bytes(), Some(crate::request::Tail::Bytes(body)))
+                            .unwrap();
+                        panic!("the hook failed after answering")
+                    }
                     _ => Some(request),
                 }
             })),
@@ -1344,7 +1369,7 @@ mod tests {
         client
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let mut read_answer = |client: &mut TcpStream, want: &str| {
+        let read_answer = |client: &mut TcpStream, want: &str| {
             let mut got = Vec::new();
             let mut byte = [0u8; 1];
             while !String::from_utf8_lossy(&got).ends_with(want) {
@@ -1367,8 +1392,21 @@ mod tests {
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).unwrap();
         let rest = String::from_utf8_lossy(&rest);
-        assert!(rest.starts_with("HTTP/1.1 500 "), "{rest:?}");
-        assert!(rest.ends_with("\r\n\r\n"), "{rest:?}");
+        assert!(rest.starts_with("HTTP/1.1 500 "), "{:?}", rest);
+        assert!(rest.ends_with("\r\n\r\n"), "{:?}", rest);
+
+        let mut client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+            .write_all(b"GET /panic-late HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {LATE}\r\n\r\n");
+        assert!(rest.starts_with(head.as_bytes()));
+        assert_eq!(rest.len() - head.len(), LATE, "the whole body, then the end");
     }
 
     #[test]
