@@ -308,8 +308,13 @@ impl std::ops::DerefMut for Lease<'_> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(worker) = self.worker.take() {
-            self.pool.lock().0.push(worker);
-            self.pool.freed.notify_one();
+            let mut free = self.pool.lock();
+            free.0.push(worker);
+            // A wake is a system call: only when a worker thread waits.
+            if free.1 > 0 {
+                drop(free);
+                self.pool.freed.notify_one();
+            }
         }
     }
 }
