@@ -937,6 +937,7 @@ pub fn create_share(
 /// Server arguments for tests that outwait their upload URLs. S3 signs to the second, so a URL of
 /// n seconds may live only n - 1: three leave an upload two on a loaded machine.
 pub const SHORT_UPLOAD_URLS: [&str; 2] = ["--upload-url-ttl", "3"];
+/// `SHORT_UPLOAD_URLS`' lifetime: keep the two alike.
 const SHORT_UPLOAD_URL_MILLIS: i64 = 3000;
 
 /// Sleep until the upload URLs of a server run with `SHORT_UPLOAD_URLS`, issued with `expires_at`

@@ -1402,6 +1402,9 @@ mod tests {
         client
             .write_all(b"GET /panic-late HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
+        // Read only once the hook has surely panicked: what the socket took at once cannot be
+        // all of it.
+        thread::sleep(Duration::from_millis(300));
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).unwrap();
         let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {LATE}\r\n\r\n");
