@@ -937,14 +937,13 @@ pub fn create_share(
 /// Server arguments for tests that outwait their upload URLs. S3 signs to the second, so a URL of
 /// n seconds may live only n - 1: three leave an upload two on a loaded machine.
 pub const SHORT_UPLOAD_URLS: [&str; 2] = ["--upload-url-ttl", "3"];
-/// `SHORT_UPLOAD_URLS`' lifetime: keep the two alike.
-const SHORT_UPLOAD_URL_MILLIS: i64 = 3000;
 
 /// Sleep until the upload URLs of a server run with `SHORT_UPLOAD_URLS`, issued with `expires_at`
 /// (epoch ms), are dead and an upload begun with one has had as long again: a page cached from
 /// then on is served without looking at the object.
 pub fn wait_past_upload_window(expires_at: i64) {
-    let left = expires_at + SHORT_UPLOAD_URL_MILLIS + 200 - bshare::model::now_millis();
+    let lifetime: i64 = SHORT_UPLOAD_URLS[1].parse().unwrap();
+    let left = expires_at + lifetime * 1000 + 200 - bshare::model::now_millis();
     if left > 0 {
         std::thread::sleep(Duration::from_millis(left as u64));
     }
