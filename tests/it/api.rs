@@ -1270,6 +1270,52 @@ fn bad_configuration_fails_at_startup_with_a_sentence() {
     );
 }
 
+/// A database that already holds a table of the same name (another program's, or a half-made
+/// one) stops the start with the migration, the database's own message and what to do, on both
+/// stores; it was "internal error" and nothing else.
+#[test]
+fn a_database_bshare_cannot_migrate_fails_at_startup_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &str)]| {
+        let out = std::process::Command::new(support::BIN)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("BSHARE_DATA_DIR", dir.path())
+            .env_remove("DATABASE_URL")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let db = support::PgDb::create();
+    db.client()
+        .batch_execute("CREATE TABLE shares (id TEXT PRIMARY KEY)")
+        .unwrap();
+    let err = run(&[("DATABASE_URL", &db.url)]);
+    for part in [
+        "PostgreSQL database in DATABASE_URL",
+        "migration 0001_init.sql failed",
+        "\"shares\" already exists",
+        "a database of its own",
+    ] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+    let sqlite = rusqlite::Connection::open(dir.path().join("bshare.db")).unwrap();
+    sqlite
+        .execute_batch("CREATE TABLE shares (id TEXT PRIMARY KEY)")
+        .unwrap();
+    drop(sqlite);
+    let err = run(&[]);
+    for part in [
+        "SQLite database at",
+        "migration 0001_init.sql failed",
+        "shares already exists",
+        "a database of its own",
+    ] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+}
+
 #[test]
 fn serve_help_documents_every_flag_and_variable() {
     let out = std::process::Command::new(support::BIN)

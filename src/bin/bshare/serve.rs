@@ -316,7 +316,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "bshare: warning: --no-redact-sync: OpenCode's sync batches are stored as they come, with any API keys, tokens and passwords in them"
         );
     }
-    let running = bshare::http::server::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let running = bshare::http::server::start(config)
+        // With its causes: "internal error" alone would not say what stopped the start.
+        .map_err(|e| anyhow::anyhow!(e.chain()))?;
     eprintln!(
         "bshare: listening on {} ({} workers, at most {} connections)\nbshare: share links use {}\nbshare: metadata: {}\nbshare: documents: {}\nbshare: creating shares: {}",
         format_args!("http://{}", running.addr),

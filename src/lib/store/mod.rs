@@ -10,7 +10,7 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A share as the database holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +285,25 @@ pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+}
+
+impl Migration {
+    /// A migration that could not be applied, as a startup error that says which one, why, and
+    /// what to do: the usual cause is a database that already holds tables bshare did not make.
+    pub(crate) fn failed(&self, database: &str, e: &Error) -> Error {
+        let cause = e.chain();
+        // The database's own message, without the label a 500 would carry.
+        let cause = match e {
+            Error::Internal(_) => cause.strip_prefix(&format!("{e}: ")).unwrap_or(&cause),
+            _ => &cause,
+        };
+        Error::Config(format!(
+            "cannot bring the {database} up to this version's schema: migration {} failed: {}. \
+             If it holds tables that are not bshare's, give bshare a database of its own; if a \
+             bshare server is running on it, let its start finish and try again",
+            self.name, cause
+        ))
+    }
 }
 
 /// Append-only: a new migration is a new file and a new line here (a test checks that every file

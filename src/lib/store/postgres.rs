@@ -26,7 +26,7 @@ use postgres_native_tls::MakeTlsConnector;
 
 use super::{
     Change, ChangeSink, Connector, CreateCount, CreateOutcome, Journal, JournalBatch, JournalSize,
-    MetaStore, POSTGRES_MIGRATIONS, ShareRow,
+    MetaStore, Migration, POSTGRES_MIGRATIONS, ShareRow,
 };
 use crate::error::{Dependency, Error, Result};
 
@@ -284,23 +284,7 @@ fn migrate(client: &mut Client) -> Result<()> {
             )
             .map_err(pg_err)?;
         for m in POSTGRES_MIGRATIONS {
-            let mut tx = client.transaction().map_err(pg_err)?;
-            let done: bool = tx
-                .query_one(
-                    "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = $1)",
-                    &[&m.version],
-                )
-                .map_err(pg_err)?
-                .get(0);
-            if !done {
-                tx.batch_execute(m.sql).map_err(pg_err)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                    &[&m.version, &m.name, &crate::model::now_millis()],
-                )
-                .map_err(pg_err)?;
-            }
-            tx.commit().map_err(pg_err)?;
+            apply(client, m).map_err(|e| m.failed("PostgreSQL database in DATABASE_URL", &e))?;
         }
         Ok(())
     })();
@@ -308,6 +292,27 @@ fn migrate(client: &mut Client) -> Result<()> {
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .map_err(pg_err);
     result.and(unlock.map(|_| ()))
+}
+
+/// One migration and its record, in one transaction, unless it is recorded already.
+fn apply(client: &mut Client, m: &Migration) -> Result<()> {
+    let mut tx = client.transaction().map_err(pg_err)?;
+    let done: bool = tx
+        .query_one(
+            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = $1)",
+            &[&m.version],
+        )
+        .map_err(pg_err)?
+        .get(0);
+    if !done {
+        tx.batch_execute(m.sql).map_err(pg_err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&m.version, &m.name, &crate::model::now_millis()],
+        )
+        .map_err(pg_err)?;
+    }
+    tx.commit().map_err(pg_err)
 }
 
 /// Connection trouble, server shutdowns and timeouts (`statement_timeout` is 57014, `lock_timeout`

@@ -86,7 +86,7 @@ impl SqliteConnector {
             locks: Arc::new(ShareLocks { dir: locks }),
         };
         let mut conn = connector.open_connection()?;
-        migrate(&mut conn)?;
+        migrate(&mut conn, &format!("SQLite database at {}", path.display()))?;
         Ok(connector)
     }
 
@@ -106,7 +106,7 @@ impl SqliteConnector {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+fn migrate(conn: &mut Connection, database: &str) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db_err)?;
@@ -123,12 +123,14 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             )
             .map_err(db_err)?;
         if !done {
-            tx.execute_batch(m.sql).map_err(db_err)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                params![m.version, m.name, crate::model::now_millis()],
-            )
-            .map_err(db_err)?;
+            tx.execute_batch(m.sql)
+                .and_then(|()| {
+                    tx.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                        params![m.version, m.name, crate::model::now_millis()],
+                    )
+                })
+                .map_err(|e| m.failed(database, &db_err(e)))?;
         }
     }
     tx.commit().map_err(db_err)
