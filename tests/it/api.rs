@@ -1219,19 +1219,24 @@ fn bucket_outage_gives_503_then_recovers() {
     assert!(!object.exists(), "the retried delete removed the object");
 }
 
+/// `bshare serve` on data directory `dir` with `envs` (and no `DATABASE_URL` but theirs), which
+/// must fail to start: what it printed.
+fn failed_start(dir: &std::path::Path, envs: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(support::BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("BSHARE_DATA_DIR", dir)
+        .env_remove("DATABASE_URL")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn bad_configuration_fails_at_startup_with_a_sentence() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |envs: &[(&str, &str)]| {
-        let out = std::process::Command::new(support::BIN)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("BSHARE_DATA_DIR", dir.path())
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let run = |envs: &[(&str, &str)]| failed_start(dir.path(), envs);
     let err = run(&[("DATABASE_URL", "not a url")]);
     assert!(err.contains("DATABASE_URL"), "{err}");
     let port = support::free_port();
@@ -1276,17 +1281,7 @@ fn bad_configuration_fails_at_startup_with_a_sentence() {
 #[test]
 fn a_database_bshare_cannot_migrate_fails_at_startup_with_the_cause() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |envs: &[(&str, &str)]| {
-        let out = std::process::Command::new(support::BIN)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("BSHARE_DATA_DIR", dir.path())
-            .env_remove("DATABASE_URL")
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let run = |envs: &[(&str, &str)]| failed_start(dir.path(), envs);
     let db = support::PgDb::create();
     db.client()
         .batch_execute("CREATE TABLE shares (id TEXT PRIMARY KEY)")
