@@ -99,6 +99,61 @@ function exportsFromTestData(ids: string[], directory: string, into: string): st
   }
 }
 
+/**
+ * OpenCode's share service, reduced to what OpenCode needs to hand out a share URL (share `id`),
+ * named in the project's `opencode.json`; and `opencode serve` for `u`, its plugin sharing to
+ * `bshareUrl`, on a port OpenCode binds itself and names (so no other process can take it between
+ * a choice and the bind), once it answers.
+ */
+async function serveOpencode(
+  bin: string,
+  u: ReturnType<typeof userHome>,
+  bshareUrl: string,
+  id: string,
+): Promise<{ api: string; q: string; serviceUrl: string; stop: () => Promise<void> }> {
+  let serviceUrl = "";
+  const service = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(req: Request): Promise<Response> {
+      const url = new URL(req.url);
+      if (req.method === "POST" && url.pathname === "/api/share") {
+        return Response.json({ id, url: `${serviceUrl}/s/${id}`, secret: "svc" });
+      }
+      return Response.json({});
+    },
+  });
+  serviceUrl = `http://127.0.0.1:${service.port}`;
+  writeFileSync(join(u.project, "opencode.json"), JSON.stringify({ enterprise: { url: serviceUrl }, share: "manual" }));
+  const oc = Bun.spawn([bin, "serve", "--port", "0", "--hostname", "127.0.0.1"], {
+    cwd: u.project,
+    env: { ...u.env, BETTER_SHARE_BASE_URL: bshareUrl },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const stop = async () => {
+    oc.kill();
+    await oc.exited;
+    service.stop(true);
+  };
+  try {
+    const api = await readAddress(oc.stdout, oc.stderr, 60_000);
+    const q = `?directory=${encodeURIComponent(u.project)}`;
+    await until(async () => {
+      try {
+        // A request that reaches OpenCode while it starts can stall: each try has its own deadline.
+        return (await fetch(`${api}/session${q}`, { signal: AbortSignal.timeout(3_000) })).ok;
+      } catch {
+        return false;
+      }
+    }, "opencode serve", 60_000);
+    return { api, q, serviceUrl, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 describe("inside OpenCode", () => {
   test("the server plugin loads, with bshare_share and bshare_unshare only when turned on", () => {
     const { opencode: bin } = required();
@@ -200,43 +255,8 @@ describe("inside OpenCode", () => {
     test("OpenCode's own /share becomes a bshare share with the original plugin's share id", async () => {
       const { opencode: bin } = required();
       const u = userHome();
-      // OpenCode's share service, reduced to what OpenCode needs to hand out a share URL.
-      let servicePort = 0;
-      const service = Bun.serve({
-        port: 0,
-        hostname: "127.0.0.1",
-        async fetch(req: Request): Promise<Response> {
-          const url = new URL(req.url);
-          if (req.method === "POST" && url.pathname === "/api/share") {
-            return Response.json({ id: "svc12345", url: `http://127.0.0.1:${servicePort}/s/svc12345`, secret: "svc" });
-          }
-          return Response.json({});
-        },
-      });
-      servicePort = service.port ?? 0;
-      writeFileSync(
-        join(u.project, "opencode.json"),
-        JSON.stringify({ enterprise: { url: `http://127.0.0.1:${servicePort}` }, share: "manual" }),
-      );
-      // Port 0: OpenCode binds a free port itself and names it, so no other process can take it
-      // between our choice and its bind.
-      const oc = Bun.spawn([bin, "serve", "--port", "0", "--hostname", "127.0.0.1"], {
-        cwd: u.project,
-        env: { ...u.env, BETTER_SHARE_BASE_URL: bshareServer.baseUrl },
-        stdout: "pipe",
-        stderr: "pipe",
-      });
+      const { api, q, serviceUrl, stop } = await serveOpencode(bin, u, bshareServer.baseUrl, "svc12345");
       try {
-        const api = await readAddress(oc.stdout, oc.stderr, 60_000);
-        const q = `?directory=${encodeURIComponent(u.project)}`;
-        await until(async () => {
-          try {
-            // A request that reaches OpenCode while it starts can stall: each try has its own deadline.
-            return (await fetch(`${api}/session${q}`, { signal: AbortSignal.timeout(3_000) })).ok;
-          } catch {
-            return false;
-          }
-        }, "opencode serve", 60_000);
         const created = await fetch(`${api}/session${q}`, {
           method: "POST",
           headers: { "content-type": "application/json" },
@@ -246,7 +266,7 @@ describe("inside OpenCode", () => {
         const shared = (await (await fetch(`${api}/session/${session.id}/share${q}`, { method: "POST" })).json()) as {
           share?: { url?: string };
         };
-        expect(shared.share?.url).toBe(`http://127.0.0.1:${servicePort}/s/svc12345`);
+        expect(shared.share?.url).toBe(`${serviceUrl}/s/svc12345`);
 
         const registry = join(u.home, ".local", "share", "bshare", "shares.json");
         const entry = () => {
@@ -261,9 +281,7 @@ describe("inside OpenCode", () => {
         expect(share.shareId).toBe(session.id.slice(-8));
         await until(async () => (await fetch(share.url)).status === 200, "the share page", 30_000);
       } finally {
-        oc.kill();
-        await oc.exited;
-        service.stop(true);
+        await stop();
         u.cleanup();
       }
     }, 150_000);
@@ -277,40 +295,8 @@ describe("inside OpenCode", () => {
         const imported = Bun.spawnSync([bin, "import", file], { cwd: u.project, env: u.env, timeout: 60_000 });
         expect(imported.stdout.toString()).toContain("Imported session");
       }
-      let servicePort = 0;
-      const service = Bun.serve({
-        port: 0,
-        hostname: "127.0.0.1",
-        async fetch(req: Request): Promise<Response> {
-          const url = new URL(req.url);
-          if (req.method === "POST" && url.pathname === "/api/share") {
-            return Response.json({ id: "svc23456", url: `http://127.0.0.1:${servicePort}/s/svc23456`, secret: "svc" });
-          }
-          return Response.json({});
-        },
-      });
-      servicePort = service.port ?? 0;
-      writeFileSync(
-        join(u.project, "opencode.json"),
-        JSON.stringify({ enterprise: { url: `http://127.0.0.1:${servicePort}` }, share: "manual" }),
-      );
-      const port = 20_000 + Math.floor(Math.random() * 20_000);
-      const oc = Bun.spawn([bin, "serve", "--port", String(port), "--hostname", "127.0.0.1"], {
-        cwd: u.project,
-        env: { ...u.env, BETTER_SHARE_BASE_URL: bshareServer.baseUrl },
-        stdout: "ignore",
-        stderr: "ignore",
-      });
+      const { api, q, stop } = await serveOpencode(bin, u, bshareServer.baseUrl, "svc23456");
       try {
-        const api = `http://127.0.0.1:${port}`;
-        const q = `?directory=${encodeURIComponent(u.project)}`;
-        await until(async () => {
-          try {
-            return (await fetch(`${api}/session${q}`, { signal: AbortSignal.timeout(3_000) })).ok;
-          } catch {
-            return false;
-          }
-        }, "opencode serve", 60_000);
         const shared = await fetch(`${api}/session/${parentId}/share${q}`, { method: "POST" });
         expect(shared.ok).toBe(true);
 
@@ -340,9 +326,7 @@ describe("inside OpenCode", () => {
         expect(nested).toBeGreaterThan(html.indexOf('<span class="tt">Scan for TODO comments</span>'));
         expect(html.indexOf("Line 7: # TODO: support floats", nested)).toBeGreaterThan(nested);
       } finally {
-        oc.kill();
-        await oc.exited;
-        service.stop(true);
+        await stop();
         u.cleanup();
       }
     }, 150_000);
