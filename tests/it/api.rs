@@ -977,7 +977,7 @@ fn s3_public_url_sends_document_reads_to_the_bucket() {
     let public = format!("https://cdn.example.com/{}", s3.bucket);
     let mut vars = env.server_env();
     vars.push(("S3_PUBLIC_URL".into(), public.clone()));
-    let server = Server::start(&vars, &[]);
+    let server = Server::start(&vars, &SHORT_UPLOAD_URLS);
     let created = share_document(&server, &read_data(SHORT));
     let id = created["shareId"].as_str().unwrap();
     let r = get(&server.url(&format!("/api/share/{id}")));
@@ -990,6 +990,33 @@ fn s3_public_url_sends_document_reads_to_the_bucket() {
     let page = get(&server.url(&format!("/share/{id}")));
     assert_eq!(page.status, 200);
     assert!(page.text().contains("List comprehension vs map"));
+
+    // A sync batch while the upload URL is open waits in the journal (the upload could still
+    // replace the object), so the bucket lacks it: the server serves the document itself.
+    let item = json!({"type": "message", "data": {
+        "id": "msg_zz_synced", "sessionID": "ses_test", "role": "user", "time": {"created": 1}
+    }});
+    let body = json!({ "secret": created["secret"], "data": [item] });
+    let r = post_json(&server.url(&format!("/api/share/{id}/sync")), &body);
+    assert_eq!(r.status, 200, "sync: {}", r.text());
+    let r = get(&server.url(&format!("/api/share/{id}")));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("msg_zz_synced"));
+    // Once no upload can land, the batch is folded into the object and reads go there again.
+    wait_past_upload_window(created["expiresAt"].as_i64().unwrap());
+    let r = get(&server.url(&format!("/api/share/{id}")));
+    assert_eq!(r.status, 302, "{}", r.text());
+    let object = std::fs::read(
+        env.s3
+            .as_ref()
+            .unwrap()
+            .object_path(&format!("sessions/{id}.json")),
+    );
+    assert!(
+        String::from_utf8(object.unwrap())
+            .unwrap()
+            .contains("msg_zz_synced")
+    );
 }
 
 /// A forward HTTP proxy for tests: each connection's request (`GET http://host/path`) goes to

@@ -8,7 +8,10 @@ use bshare::config::DatabaseConfig;
 use bshare::store::{self, JournalBatch, MetaStore, ShareRow};
 use serde_json::{Value, json};
 
-use crate::support::{Env, PgDb, Server, Stores, eventually, get, http, post_json};
+use crate::support::{
+    Env, PgDb, SHORT_UPLOAD_URLS, Server, Stores, eventually, get, http, post_json, upload,
+    wait_past_upload_window,
+};
 
 fn row(id: &str, expires_at: Option<i64>) -> ShareRow {
     ShareRow {
@@ -75,8 +78,8 @@ fn journal_contract(s: &mut dyn MetaStore) {
     assert_eq!(s.journal_head("journalshare").unwrap(), kept[1].seq);
 
     // Quiet since 20, not since 19.
-    assert_eq!(s.quiet_journals(20, 10).unwrap(), ["journalshare"]);
-    assert!(s.quiet_journals(19, 10).unwrap().is_empty());
+    assert_eq!(s.quiet_journals(20, 0, 10).unwrap(), ["journalshare"]);
+    assert!(s.quiet_journals(19, 0, 10).unwrap().is_empty());
 
     // A fold of the first batch leaves the second, and its weight.
     s.with_share_locked("journalshare", None, &mut |_, journal| {
@@ -101,11 +104,40 @@ fn journal_contract(s: &mut dyn MetaStore) {
     .unwrap();
     assert!(batches(s, "journalshare").is_empty());
     assert_eq!(s.journal_head("journalshare").unwrap(), 0);
-    assert!(s.quiet_journals(i64::MAX, 10).unwrap().is_empty());
+    assert!(s.quiet_journals(i64::MAX, i64::MAX, 10).unwrap().is_empty());
 
     // An upload URL makes the size unknown again.
     s.note_upload("journalshare", 50, 50).unwrap();
     assert_eq!(s.append_sync("journalshare", &third, LIMIT).unwrap(), None);
+    // Under the lock a batch is journaled whatever the size (the caller checked it), after the
+    // others, with its weight; the size stays unknown.
+    let waiting = batch(45, r#"[{"type":"model","data":[3]}]"#);
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        journal.append(&waiting)
+    })
+    .unwrap();
+    let kept = batches(s, "journalshare");
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].at, &kept[0].items), (45, &waiting.items));
+    assert_eq!(s.append_sync("journalshare", &third, LIMIT).unwrap(), None);
+    // Quiet, but not folded before its last upload URL (until 50) has expired.
+    assert!(s.quiet_journals(45, 49, 10).unwrap().is_empty());
+    assert_eq!(s.quiet_journals(45, 50, 10).unwrap(), ["journalshare"]);
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        let after = journal.batches()?[0].seq - 1;
+        journal.folded(after, 0)
+    })
+    .unwrap();
+    assert_eq!(batches(s, "journalshare"), kept, "a later fold keeps it");
+    let size = s
+        .append_sync("journalshare", &third, LIMIT)
+        .unwrap()
+        .unwrap();
+    assert_eq!(size.journal_bytes, waiting.weight + third.weight);
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        journal.folded(i64::MAX, 0)
+    })
+    .unwrap();
     s.with_share_locked("journalshare", None, &mut |_, journal| {
         journal.folded(0, 100)
     })
@@ -217,7 +249,7 @@ fn texts(doc: &Value) -> Vec<String> {
 
 fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
     let env = Env::new(stores);
-    let server = env.server(&[]);
+    let server = env.server(&SHORT_UPLOAD_URLS);
     let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
     let id = created["id"].as_str().unwrap();
     let secret = created["secret"].as_str().unwrap();
@@ -286,13 +318,19 @@ fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
         Some(br#"{"size": 1000}"#),
     );
     assert_eq!(r.status, 200, "presign: {}", r.text());
-    assert_eq!(texts(&object(&env, id).unwrap()).len(), 5);
+    let upload_expires = r.json()["expiresAt"].as_i64().unwrap();
+    let before_upload = object(&env, id).unwrap();
+    assert_eq!(texts(&before_upload).len(), 5);
 
-    // A quiet share's journal is folded by the sweeper (quiet 10 s, swept every 10 s).
+    // While the URL is open the batches wait in the journal: the upload would replace them.
     sync(&server, id, secret, &[part("msg_2", "prt_6", "sixth")]);
     sync(&server, id, secret, &[part("msg_2", "prt_7", "seventh")]);
     let seen = get(&server.url(&format!("/api/share/{id}"))).json();
     assert_eq!(texts(&seen).len(), 7);
+    assert_eq!(object(&env, id).unwrap(), before_upload);
+
+    // Then a quiet share's journal is folded by the sweeper (quiet 10 s, swept every 10 s).
+    wait_past_upload_window(upload_expires);
     assert!(
         eventually(Duration::from_secs(30), || object(&env, id)
             .is_some_and(|o| texts(&o).len() == 7)),
@@ -315,10 +353,103 @@ fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
     assert!(!server.logs().contains(secret));
 }
 
+/// A batch OpenCode syncs while a re-sync's upload URL is open is applied on top of what that URL
+/// uploads, whenever the upload lands, as DESIGN.md's re-sync promises. On S3 the PUT goes
+/// straight to the bucket: a batch the server wrote into the object would be lost with it.
+fn a_batch_synced_while_an_upload_is_open_outlives_the_upload(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&SHORT_UPLOAD_URLS);
+    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let session = json!({"type": "session", "data": {"id": SESSION, "title": "re-sync"}});
+    sync(
+        &server,
+        id,
+        secret,
+        &[
+            session,
+            message("msg_1", 1),
+            part("msg_1", "prt_1", "first"),
+        ],
+    );
+
+    // The client's re-sync: its copy of the session has a part the server has not seen.
+    let mut copy = get(&server.url(&format!("/api/share/{id}"))).json();
+    copy["messages"][0]["parts"]
+        .as_array_mut()
+        .unwrap()
+        .push(part("msg_1", "prt_c", "from the client")["data"].clone());
+    let copy = serde_json::to_vec(&copy).unwrap();
+    let presign = || {
+        let r = http(
+            "POST",
+            &server.url(&format!("/api/share/{id}/presign")),
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Share-Secret", secret),
+            ],
+            Some(json!({ "size": copy.len() }).to_string().as_bytes()),
+        );
+        assert_eq!(r.status, 200, "presign: {}", r.text());
+        r.json()
+    };
+    presign();
+
+    // OpenCode syncs a batch before the upload lands; the client asks for its URL again (the
+    // first answer was lost, say), and the upload replaces the object.
+    sync(
+        &server,
+        id,
+        secret,
+        &[
+            message("msg_2", 2),
+            part("msg_2", "prt_2", "synced meanwhile"),
+        ],
+    );
+    let answer = presign();
+    let r = upload(answer["presignedUrl"].as_str().unwrap(), &copy);
+    assert!(r.status < 300, "upload: {} {}", r.status, r.text());
+
+    let mut want = vec!["first", "from the client", "synced meanwhile"];
+    want.sort_unstable();
+    let sorted = |doc: &Value| {
+        let mut t = texts(doc);
+        t.sort_unstable();
+        t
+    };
+    let doc = get(&server.url(&format!("/api/share/{id}"))).json();
+    assert_eq!(
+        sorted(&doc),
+        want,
+        "the document has the upload and the batch"
+    );
+    let page = get(&server.url(&format!("/share/{id}"))).text();
+    assert!(page.contains("synced meanwhile") && page.contains("from the client"));
+
+    // Once no upload can land any more, the sweeper folds the batch into the object itself.
+    wait_past_upload_window(answer["expiresAt"].as_i64().unwrap());
+    assert!(
+        eventually(Duration::from_secs(40), || object(&env, id)
+            .is_some_and(|o| sorted(&o) == want)),
+        "the object holds the upload and the batch: {:?}",
+        object(&env, id).map(|o| sorted(&o))
+    );
+    assert_eq!(
+        sorted(&get(&server.url(&format!("/api/share/{id}"))).json()),
+        want
+    );
+}
+
 mod embedded {
     #[test]
     fn journaled_batches_are_seen_at_once_and_folded_later() {
         super::journaled_batches_are_seen_at_once_and_folded_later(super::Stores::Embedded);
+    }
+
+    #[test]
+    fn a_batch_synced_while_an_upload_is_open_outlives_the_upload() {
+        super::a_batch_synced_while_an_upload_is_open_outlives_the_upload(super::Stores::Embedded);
     }
 }
 
@@ -326,5 +457,12 @@ mod postgres_s3 {
     #[test]
     fn journaled_batches_are_seen_at_once_and_folded_later() {
         super::journaled_batches_are_seen_at_once_and_folded_later(super::Stores::PostgresS3);
+    }
+
+    #[test]
+    fn a_batch_synced_while_an_upload_is_open_outlives_the_upload() {
+        super::a_batch_synced_while_an_upload_is_open_outlives_the_upload(
+            super::Stores::PostgresS3,
+        );
     }
 }

@@ -244,8 +244,9 @@ fn fold_journal(w: &mut Worker, id: &str) -> Result<()> {
 
 /// `POST /api/share/:id/presign`: a fresh upload URL for re-sync.
 ///
-/// The journal is folded first, so the object the client replaces holds every batch acknowledged
-/// until now; batches acknowledged after are applied on top of what it uploads.
+/// The journal is folded first (unless an earlier URL is still open), so the object the client
+/// replaces holds every batch acknowledged until now; batches acknowledged after stay journaled
+/// until the URL's window has passed, applied on top of what it uploads (`journal::fold`).
 pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let body: ResyncRequest = req.json()?;
     auth::owner(w, req, id, None)?;
@@ -278,13 +279,16 @@ pub fn get_document(w: &mut Worker, req: &Request, id: &str) -> Result<Response>
     }) = &w.app.config.objects
     {
         // The bucket serves reads itself: send the client there, once it holds every
-        // acknowledged sync batch.
+        // acknowledged sync batch. While an upload URL is open the batches stay journaled (the
+        // upload would replace them) and the document is served from here.
         let public = public.clone();
         auth::live_share(w, id)?;
         fold_journal(w, id)?;
-        return Ok(Response::new(302, "text/plain", Vec::new())
-            .with_header("Location", format!("{public}/{}", object_key(id)))
-            .with_header("Cache-Control", "no-cache"));
+        if w.store()?.journal_head(id)? == 0 {
+            return Ok(Response::new(302, "text/plain", Vec::new())
+                .with_header("Location", format!("{public}/{}", object_key(id)))
+                .with_header("Cache-Control", "no-cache"));
+        }
     }
     let (entry, hit) = super::views::cached(w, req, id, super::cache::Kind::Document)?;
     Ok(super::views::serve_entry(

@@ -42,6 +42,12 @@ pub struct App {
 }
 
 impl App {
+    /// How long after an upload URL expires an upload begun with it may still land, in ms: the
+    /// URL's lifetime, at most [`PURGE_GRACE`].
+    pub fn upload_grace(&self) -> i64 {
+        self.config.upload_url_lifetime.min(PURGE_GRACE).as_millis() as i64
+    }
+
     /// Open the stores for `config` (whose `base_url` must be final). Fails with a sentence that
     /// says what is wrong.
     pub fn open(config: ServerConfig) -> Result<Arc<Self>> {
@@ -177,15 +183,17 @@ impl App {
             }
         }
         // Journals of shares quiet for a while, to the fold thread: the object then holds the
-        // whole session, for anyone reading the bucket itself.
-        let quiet = crate::model::now_millis() - super::journal::FOLD_QUIET.as_millis() as i64;
-        for id in store.quiet_journals(quiet, BATCH)? {
+        // whole session, for anyone reading the bucket itself. Not while an upload may still
+        // replace the object: the batches wait for it in the journal (`journal`).
+        let grace = self.upload_grace();
+        let now = crate::model::now_millis();
+        let quiet = now - super::journal::FOLD_QUIET.as_millis() as i64;
+        for id in store.quiet_journals(quiet, now - grace, BATCH)? {
             self.folder.request(&id);
         }
         // Tombstones whose object an upload URL issued before the delete could have put back:
         // once the last such URL has expired (and an upload begun before then has had as long
         // again to finish), the object is removed for good.
-        let grace = self.config.upload_url_lifetime.min(PURGE_GRACE).as_millis() as i64;
         loop {
             let now = crate::model::now_millis();
             let ids = store.unpurged_shares(now - grace, BATCH)?;

@@ -14,6 +14,10 @@
 //! A batch that could take the document past its size limit is merged under the lock as before,
 //! so it is refused exactly when the merged document would be too large; so is every batch while
 //! the document's size is unknown (an upload URL was issued and may still be used).
+//!
+//! While an upload URL may still be used ([`upload_open`]) nothing is folded: the upload replaces
+//! the object whenever it lands, so every batch stays journaled, applied on top of it, until the
+//! window has passed (the sweeper then folds the share once it is quiet).
 
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -179,12 +183,10 @@ fn apply(doc: &mut ShareData, batches: &[JournalBatch]) {
     }
 }
 
-/// How long after an upload URL expires an upload begun with it may still land.
-fn upload_grace(app: &App) -> i64 {
-    app.config
-        .upload_url_lifetime
-        .min(super::context::PURGE_GRACE)
-        .as_millis() as i64
+/// Whether an upload URL issued for `row` may still be used, or an upload begun with one still
+/// land: the upload then replaces the object, whatever the server wrote there meanwhile.
+pub fn upload_open(app: &App, row: &ShareRow) -> bool {
+    now_millis() < row.upload_until + app.upload_grace()
 }
 
 fn empty_document(row: &ShareRow) -> ShareData {
@@ -197,11 +199,11 @@ fn empty_document(row: &ShareRow) -> ShareData {
     }
 }
 
-/// A sync batch to merge under the share's lock along with the journal ([`fold`]).
+/// A sync batch to merge under the share's lock along with the journal ([`fold`]): its items,
+/// and the batch as it is journaled.
 pub struct Incoming {
     pub items: Vec<SyncItem>,
-    pub redacted: bool,
-    pub at: i64,
+    pub batch: JournalBatch,
 }
 
 /// Fold share `id`'s journal (and `incoming`, when given) into its document under the share's
@@ -210,6 +212,12 @@ pub struct Incoming {
 /// would exceed the size limit (413: `incoming` is refused, the journal stays). With `incoming`
 /// the share's `updated_at` is set and every server told; a fold alone changes nothing any
 /// reader sees.
+///
+/// While an upload URL may still be used ([`upload_open`]), the object is not written: the
+/// upload replaces it whenever it lands (on S3 straight into the bucket), and a batch written
+/// into it would be lost with it. `incoming` is then checked against the size limit as merged,
+/// and journaled; every batch stays journaled, applied on top of whatever the object holds,
+/// until a fold after the window writes them in.
 ///
 /// It runs on the render thread, one at a time with the fills of the page cache, on `store`:
 /// what a large document costs in memory is held once, not once per thread doing it. The
@@ -242,46 +250,49 @@ fn fold_here(
     let limit = app.config.max_document_bytes;
     let key = object_key(id);
     let mut wrote = false;
-    let result =
-        store.with_share_locked(id, incoming.as_ref().map(|i| i.at), &mut |row, journal| {
-            // Deleted or expired between the caller's check and the lock: the content must not come
-            // back.
-            if let Err(e) = auth::check_live(row) {
-                return if incoming.is_some() { Err(e) } else { Ok(()) };
+    let result = store.with_share_locked(id, incoming.map(|i| i.batch.at), &mut |row, journal| {
+        // Deleted or expired between the caller's check and the lock: the content must not come
+        // back.
+        if let Err(e) = auth::check_live(row) {
+            return if incoming.is_some() { Err(e) } else { Ok(()) };
+        }
+        let upload_open = upload_open(app, row);
+        if upload_open && incoming.is_none() {
+            return Ok(());
+        }
+        let batches = journal.batches()?;
+        if batches.is_empty() && incoming.is_none() {
+            return Ok(());
+        }
+        let (mut doc, _, _) = base_document(app, row)?;
+        apply(&mut doc, &batches);
+        if let Some(incoming) = incoming {
+            protocol::apply_items(&mut doc, &incoming.items)?;
+            if incoming.batch.redacted || doc.redaction.is_some() {
+                redact::recount(&mut doc);
             }
-            let batches = journal.batches()?;
-            if batches.is_empty() && incoming.is_none() {
-                return Ok(());
-            }
-            let (mut doc, _, _) = base_document(app, row)?;
-            apply(&mut doc, &batches);
-            if let Some(incoming) = incoming {
-                protocol::apply_items(&mut doc, &incoming.items)?;
-                if incoming.redacted || doc.redaction.is_some() {
-                    redact::recount(&mut doc);
-                }
-                doc.updated_at = incoming.at;
-            }
-            let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
-            drop(doc);
-            if bytes.len() as u64 > limit {
-                return Err(Error::TooLarge {
-                    what: "the session document after this sync",
-                    size: bytes.len() as u64,
-                    limit,
-                });
-            }
-            wrote = true;
-            app.blobs.put(&key, &bytes)?;
-            let through = batches.last().map_or(0, |b| b.seq);
-            // While an upload URL may still be used (an S3 PUT goes straight to the bucket and can
-            // land after this write), the document's size stays unknown: every batch is merged
-            // under the lock until then, so the bound never counts from a replaced document.
-            let upload_open = app.blobs.as_local().is_none()
-                && now_millis() < row.upload_until + upload_grace(app);
-            let doc_bytes = if upload_open { -1 } else { bytes.len() as i64 };
-            journal.folded(through, doc_bytes)
-        });
+            doc.updated_at = incoming.batch.at;
+        }
+        let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
+        drop(doc);
+        if bytes.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                what: "the session document after this sync",
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        if let (true, Some(incoming)) = (upload_open, incoming) {
+            // Within the limit as merged now; the batch waits in the journal for the upload,
+            // and the document's size stays as recorded (unknown since the URL was issued, or
+            // the size of a local upload that landed).
+            return journal.append(&incoming.batch);
+        }
+        wrote = true;
+        app.blobs.put(&key, &bytes)?;
+        let through = batches.last().map_or(0, |b| b.seq);
+        journal.folded(through, bytes.len() as i64)
+    });
     match result {
         Ok(()) if incoming.is_some() => announce::changed(app, id),
         Ok(()) => {}

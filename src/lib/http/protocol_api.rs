@@ -66,8 +66,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
         Ok(None) => {
             let incoming = journal::Incoming {
                 items: body.data,
-                redacted,
-                at: now,
+                batch,
             };
             w.fold(id, Some(incoming))?;
         }

@@ -154,6 +154,9 @@ pub trait Journal {
     /// (-1: unknown): those batches go, and their weight with them. Batches journaled meanwhile
     /// stay.
     fn folded(&mut self, through: i64, doc_bytes: i64) -> Result<()>;
+    /// Journal `batch` after every batch there, its weight with it (the caller checked the size
+    /// it ends in, under this lock). The document's size stays as it was recorded.
+    fn append(&mut self, batch: &JournalBatch) -> Result<()>;
 }
 
 /// What changed, as told to every server's page cache.
@@ -238,9 +241,14 @@ pub trait MetaStore: Send {
     ) -> Result<Option<JournalSize>>;
     /// The `seq` of the share's newest journaled batch; 0 when it has none.
     fn journal_head(&mut self, id: &str) -> Result<i64>;
-    /// Up to `limit` shares with batches journaled, none of them since `quiet_since`, for the
-    /// sweeper to fold.
-    fn quiet_journals(&mut self, quiet_since: i64, limit: u32) -> Result<Vec<String>>;
+    /// Up to `limit` shares with batches journaled, none of them since `quiet_since`, whose last
+    /// upload URL expired at or before `uploads_until`, for the sweeper to fold.
+    fn quiet_journals(
+        &mut self,
+        quiet_since: i64,
+        uploads_until: i64,
+        limit: u32,
+    ) -> Result<Vec<String>>;
     /// Tell every server that a share changed (a no-op where only one server can exist).
     fn notify_change(&mut self, id: &str) -> Result<()>;
     /// Up to `limit` live shares whose expiry has passed at `now`, for the sweeper.

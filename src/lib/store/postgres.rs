@@ -501,6 +501,27 @@ impl Journal for PgJournal<'_, '_> {
             .map_err(pg_err)?;
         Ok(())
     }
+
+    fn append(&mut self, batch: &JournalBatch) -> Result<()> {
+        self.tx
+            .execute(
+                "WITH added AS (
+                     INSERT INTO sync_journal (share_id, at, redacted, weight, items)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING weight
+                 )
+                 UPDATE shares SET journal_bytes = journal_bytes + (SELECT weight FROM added)
+                 WHERE id = $1",
+                &[
+                    &self.id,
+                    &batch.at,
+                    &batch.redacted,
+                    &batch.weight,
+                    &batch.items,
+                ],
+            )
+            .map_err(pg_err)?;
+        Ok(())
+    }
 }
 
 impl MetaStore for PostgresStore {
@@ -733,13 +754,26 @@ impl MetaStore for PostgresStore {
         Ok(row.get(0))
     }
 
-    fn quiet_journals(&mut self, quiet_since: i64, limit: u32) -> Result<Vec<String>> {
-        self.ids(
-            "SELECT share_id FROM sync_journal GROUP BY share_id HAVING max(at) <= $1
-             ORDER BY max(at) LIMIT $2",
-            quiet_since,
-            limit,
-        )
+    fn quiet_journals(
+        &mut self,
+        quiet_since: i64,
+        uploads_until: i64,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let statement = self.prepared(
+            "SELECT j.share_id FROM sync_journal j JOIN shares s ON s.id = j.share_id
+             WHERE s.upload_until <= $2
+             GROUP BY j.share_id HAVING max(j.at) <= $1
+             ORDER BY max(j.at) LIMIT $3",
+        )?;
+        let rows = self
+            .client
+            .query(
+                &statement,
+                &[&quiet_since, &uploads_until, &i64::from(limit)],
+            )
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     fn notify_change(&mut self, id: &str) -> Result<()> {

@@ -233,6 +233,22 @@ impl Journal for SqliteJournal<'_> {
         let ended = self.conn.execute_batch(end);
         result.and(ended).map_err(db_err)
     }
+
+    fn append(&mut self, batch: &JournalBatch) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO sync_journal (share_id, at, redacted, weight, items) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![self.id, batch.at, batch.redacted, batch.weight, batch.items],
+        )
+        .and_then(|_| {
+            tx.execute(
+                "UPDATE shares SET journal_bytes = journal_bytes + ?2 WHERE id = ?1",
+                params![self.id, batch.weight],
+            )
+        })
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
 }
 
 impl SqliteStore {
@@ -468,13 +484,25 @@ impl MetaStore for SqliteStore {
             .map_err(db_err)
     }
 
-    fn quiet_journals(&mut self, quiet_since: i64, limit: u32) -> Result<Vec<String>> {
-        self.ids(
-            "SELECT share_id FROM sync_journal GROUP BY share_id HAVING max(at) <= ?1
-             ORDER BY max(at) LIMIT ?2",
-            quiet_since,
-            limit,
-        )
+    fn quiet_journals(
+        &mut self,
+        quiet_since: i64,
+        uploads_until: i64,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.conn
+            .prepare_cached(
+                "SELECT j.share_id FROM sync_journal j JOIN shares s ON s.id = j.share_id
+                 WHERE s.upload_until <= ?2
+                 GROUP BY j.share_id HAVING max(j.at) <= ?1
+                 ORDER BY max(j.at) LIMIT ?3",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![quiet_since, uploads_until, limit], |r| r.get(0))
+                    .and_then(Iterator::collect)
+            })
+            .map_err(db_err)
     }
 
     fn notify_change(&mut self, _id: &str) -> Result<()> {
