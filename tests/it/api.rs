@@ -986,10 +986,6 @@ fn s3_public_url_sends_document_reads_to_the_bucket() {
         r.header("location"),
         Some(format!("{public}/sessions/{id}.json").as_str())
     );
-    // The page is still rendered by the server, from the bucket.
-    let page = get(&server.url(&format!("/share/{id}")));
-    assert_eq!(page.status, 200);
-    assert!(page.text().contains("List comprehension vs map"));
 
     // A sync batch while the upload URL is open waits in the journal (the upload could still
     // replace the object), so the bucket lacks it: the server serves the document itself.
@@ -1006,17 +1002,16 @@ fn s3_public_url_sends_document_reads_to_the_bucket() {
     wait_past_upload_window(created["expiresAt"].as_i64().unwrap());
     let r = get(&server.url(&format!("/api/share/{id}")));
     assert_eq!(r.status, 302, "{}", r.text());
-    let object = std::fs::read(
-        env.s3
-            .as_ref()
-            .unwrap()
-            .object_path(&format!("sessions/{id}.json")),
-    );
+    let object = std::fs::read(s3.object_path(&format!("sessions/{id}.json")));
     assert!(
         String::from_utf8(object.unwrap())
             .unwrap()
             .contains("msg_zz_synced")
     );
+    // The page is still rendered by the server, from the bucket.
+    let page = get(&server.url(&format!("/share/{id}")));
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("List comprehension vs map"));
 }
 
 /// A forward HTTP proxy for tests: each connection's request (`GET http://host/path`) goes to

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bshare::config::DatabaseConfig;
+use bshare::http::journal;
 use bshare::store::{self, JournalBatch, MetaStore, ShareRow};
 use serde_json::{Value, json};
 
@@ -106,18 +107,37 @@ fn journal_contract(s: &mut dyn MetaStore) {
     assert_eq!(s.journal_head("journalshare").unwrap(), 0);
     assert!(s.quiet_journals(i64::MAX, i64::MAX, 10).unwrap().is_empty());
 
-    // An upload URL makes the size unknown again.
-    s.note_upload("journalshare", 50, 50).unwrap();
+    // An upload URL makes the size unknown again, and is recorded within the lock.
+    s.with_share_locked("journalshare", Some(50), &mut |_, journal| {
+        journal.upload_opened(50)
+    })
+    .unwrap();
+    let share = s.get_share("journalshare").unwrap().unwrap();
+    assert_eq!((share.upload_until, share.updated_at), (50, 50));
     assert_eq!(s.append_sync("journalshare", &third, LIMIT).unwrap(), None);
-    // Under the lock a batch is journaled whatever the size (the caller checked it), after the
-    // others, with its weight; the size stays unknown.
+    // An earlier expiry does not shorten it.
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        journal.upload_opened(40)
+    })
+    .unwrap();
+    assert_eq!(
+        s.get_share("journalshare").unwrap().unwrap().upload_until,
+        50
+    );
+    // Under the lock the journal is replaced by one batch whatever the size (the caller checked
+    // it), its weight with it; the size stays unknown.
+    let before = batch(44, "[]");
+    s.with_share_locked("journalshare", None, &mut |_, journal| {
+        journal.replace(&before)
+    })
+    .unwrap();
     let waiting = batch(45, r#"[{"type":"model","data":[3]}]"#);
     s.with_share_locked("journalshare", None, &mut |_, journal| {
-        journal.append(&waiting)
+        journal.replace(&waiting)
     })
     .unwrap();
     let kept = batches(s, "journalshare");
-    assert_eq!(kept.len(), 1);
+    assert_eq!(kept.len(), 1, "the one batch replaced the other");
     assert_eq!((kept[0].at, &kept[0].items), (45, &waiting.items));
     assert_eq!(s.append_sync("journalshare", &third, LIMIT).unwrap(), None);
     // Quiet, but not folded before its last upload URL (until 50) has expired.
@@ -322,12 +342,18 @@ fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
     let before_upload = object(&env, id).unwrap();
     assert_eq!(texts(&before_upload).len(), 5);
 
-    // While the URL is open the batches wait in the journal: the upload would replace them.
+    // While the URL is open the batches wait in the journal: the upload would replace them. On
+    // S3 the object is left alone (a PUT could land between a read and a write of it); on disk
+    // uploads come through the server under the share's lock, and the first batch, merged under
+    // it, is written into the object too.
     sync(&server, id, secret, &[part("msg_2", "prt_6", "sixth")]);
     sync(&server, id, secret, &[part("msg_2", "prt_7", "seventh")]);
     let seen = get(&server.url(&format!("/api/share/{id}"))).json();
     assert_eq!(texts(&seen).len(), 7);
-    assert_eq!(object(&env, id).unwrap(), before_upload);
+    match env.s3 {
+        Some(_) => assert_eq!(object(&env, id).unwrap(), before_upload),
+        None => assert_eq!(texts(&object(&env, id).unwrap()).len(), 6),
+    }
 
     // Then a quiet share's journal is folded by the sweeper (quiet 10 s, swept every 10 s).
     wait_past_upload_window(upload_expires);
@@ -441,10 +467,141 @@ fn a_batch_synced_while_an_upload_is_open_outlives_the_upload(stores: Stores) {
     );
 }
 
+/// Within an upload URL's window the journal holds one version of each item, however often
+/// OpenCode resends it (a part being written is sent whole each time): it stays about the
+/// document's size, and so does what every batch and every view reads.
+fn the_journal_of_an_open_upload_keeps_one_version_of_each_item(stores: Stores) {
+    let env = Env::new(stores);
+    let server = env.server(&[]);
+    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let session = json!({"type": "session", "data": {"id": SESSION, "title": "streaming"}});
+    sync(&server, id, secret, &[session, message("msg_1", 1)]);
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Share-Secret", secret),
+        ],
+        Some(br#"{"size": 1000}"#),
+    );
+    assert_eq!(r.status, 200, "presign: {}", r.text());
+    // One part written in 40 steps of 4 KiB: 40 copies sent, 160 KiB at the end.
+    let mut text = String::new();
+    for step in 0..40 {
+        text.push_str(&format!("{step:04} {}\n", "y".repeat(4091)));
+        sync(&server, id, secret, &[part("msg_1", "prt_1", &text)]);
+    }
+    let doc = get(&server.url(&format!("/api/share/{id}"))).json();
+    assert_eq!(texts(&doc), [text.clone()]);
+    let connector = store::open(&match &env.pg {
+        Some(pg) => DatabaseConfig::Postgres {
+            url: pg.url.clone(),
+        },
+        None => DatabaseConfig::Sqlite {
+            path: env.dir.path().join("server/bshare.db"),
+        },
+    })
+    .unwrap();
+    let kept = batches(connector.connect().unwrap().as_mut(), id);
+    let weight: i64 = kept.iter().map(|b| b.weight).sum();
+    // 3.2 MiB were sent. On disk the object is written too, so batches are journaled without a
+    // merge up to a fold's due size (256 KiB), then kept as one again.
+    let bound = match env.s3 {
+        Some(_) => 2 * text.len() as i64,
+        None => 2 * text.len() as i64 + journal::FOLD_MIN_BYTES,
+    };
+    assert!(
+        weight < bound,
+        "{} batches of {weight} bytes journaled for a part of {}",
+        kept.len(),
+        text.len()
+    );
+}
+
+/// An upload that lands under waiting batches can leave no room for them: the upload stands,
+/// the batches go (and the log says so), and the share stays readable and syncable. Without
+/// this every fold of the share failed for good.
+fn an_upload_that_leaves_no_room_for_waiting_batches_keeps_the_share_usable(stores: Stores) {
+    let env = Env::new(stores);
+    let limit = 200 * 1024;
+    let limit_arg = limit.to_string();
+    let mut args = SHORT_UPLOAD_URLS.to_vec();
+    args.extend(["--max-document-bytes", &limit_arg]);
+    let server = env.server(&args);
+    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let session = json!({"type": "session", "data": {"id": SESSION, "title": "full"}});
+    sync(&server, id, secret, &[session, message("msg_1", 1)]);
+    let mut copy = get(&server.url(&format!("/api/share/{id}"))).json();
+    copy["messages"][0]["parts"]
+        .as_array_mut()
+        .unwrap()
+        .push(part("msg_1", "prt_c", &"c".repeat(limit * 2 / 3))["data"].clone());
+    let copy = serde_json::to_vec(&copy).unwrap();
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Share-Secret", secret),
+        ],
+        Some(json!({ "size": copy.len() }).to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "presign: {}", r.text());
+    let answer = r.json();
+    // Fits the document as it is now; not beside the upload.
+    sync(
+        &server,
+        id,
+        secret,
+        &[part("msg_1", "prt_s", &"s".repeat(limit * 2 / 3))],
+    );
+    let r = upload(answer["presignedUrl"].as_str().unwrap(), &copy);
+    assert!(r.status < 300, "upload: {} {}", r.status, r.text());
+
+    // Until the fold, views show both (and are cached: the URL's window has passed). The share
+    // was quiet for less than the 10 s the sweeper waits.
+    wait_past_upload_window(answer["expiresAt"].as_i64().unwrap());
+    let seen = get(&server.url(&format!("/api/share/{id}"))).json();
+    assert_eq!(texts(&seen).len(), 2);
+    assert!(!server.logs().contains("dropped"), "{}", server.logs());
+    assert!(
+        eventually(Duration::from_secs(40), || server
+            .logs()
+            .contains("journaled sync batch(es) dropped")),
+        "the sweeper's fold drops the batches: {}",
+        server.logs()
+    );
+    let doc = get(&server.url(&format!("/api/share/{id}")));
+    assert_eq!(doc.status, 200, "{}", doc.text());
+    assert_eq!(texts(&doc.json()), ["c".repeat(limit * 2 / 3)]);
+    sync(&server, id, secret, &[part("msg_1", "prt_d", "after")]);
+    let doc = get(&server.url(&format!("/api/share/{id}"))).json();
+    assert_eq!(texts(&doc).last().map(String::as_str), Some("after"));
+}
+
 mod embedded {
     #[test]
     fn journaled_batches_are_seen_at_once_and_folded_later() {
         super::journaled_batches_are_seen_at_once_and_folded_later(super::Stores::Embedded);
+    }
+
+    #[test]
+    fn the_journal_of_an_open_upload_keeps_one_version_of_each_item() {
+        super::the_journal_of_an_open_upload_keeps_one_version_of_each_item(
+            super::Stores::Embedded,
+        );
+    }
+
+    #[test]
+    fn an_upload_that_leaves_no_room_for_waiting_batches_keeps_the_share_usable() {
+        super::an_upload_that_leaves_no_room_for_waiting_batches_keeps_the_share_usable(
+            super::Stores::Embedded,
+        );
     }
 
     #[test]
@@ -457,6 +614,20 @@ mod postgres_s3 {
     #[test]
     fn journaled_batches_are_seen_at_once_and_folded_later() {
         super::journaled_batches_are_seen_at_once_and_folded_later(super::Stores::PostgresS3);
+    }
+
+    #[test]
+    fn the_journal_of_an_open_upload_keeps_one_version_of_each_item() {
+        super::the_journal_of_an_open_upload_keeps_one_version_of_each_item(
+            super::Stores::PostgresS3,
+        );
+    }
+
+    #[test]
+    fn an_upload_that_leaves_no_room_for_waiting_batches_keeps_the_share_usable() {
+        super::an_upload_that_leaves_no_room_for_waiting_batches_keeps_the_share_usable(
+            super::Stores::PostgresS3,
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Telling everyone that a share changed.
 //!
 //! Every other server sharing the database is told by the store itself, in the transaction of the
-//! change (`note_upload`, `mark_deleted`, `with_share_locked` send Postgres `NOTIFY` on commit),
+//! change (`mark_deleted`, `append_sync`, `with_share_locked` send Postgres `NOTIFY` on commit),
 //! so a change is never committed unannounced. This server's part is [`changed`]: its cache drops
 //! the share's views and its event hub looks at the share (live pages get `change` or `gone`).
 //! Handlers call it after every attempt that may have changed a share, failed or not.

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::context::Worker;
+use super::journal::Fold;
 use super::{Request, Response, announce, auth};
 use crate::blob::local::UPLOAD_CONTENT_TYPE;
 use crate::crypto;
@@ -239,29 +240,45 @@ fn fold_journal(w: &mut Worker, id: &str) -> Result<()> {
     if w.store()?.journal_head(id)? == 0 {
         return Ok(());
     }
-    w.fold(id, None)
+    w.fold(id, Fold::Journal)
 }
 
 /// `POST /api/share/:id/presign`: a fresh upload URL for re-sync.
 ///
-/// The journal is folded first (unless an earlier URL is still open), so the object the client
-/// replaces holds every batch acknowledged until now; batches acknowledged after stay journaled
-/// until the URL's window has passed, applied on top of what it uploads (`journal::fold`).
+/// The journal is folded first and the URL recorded under the same lock (`Fold::Upload`), so the
+/// object the client replaces holds every batch acknowledged until now. Batches acknowledged
+/// after stay journaled until the URL's window has passed, applied on top of what it uploads
+/// (`journal::fold`); so do those of an earlier URL still open, which nothing folds.
 pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let body: ResyncRequest = req.json()?;
     auth::owner(w, req, id, None)?;
     check_size(w, body.size)?;
-    fold_journal(w, id)?;
     let now = now_millis();
     let expires_at = now + w.app.config.upload_url_lifetime.as_millis() as i64;
     let presigned_url =
         w.app
             .blobs
             .presign_put(&object_key(id), body.size, w.app.config.upload_url_lifetime)?;
-    // Noted (and announced) before the URL is handed out: from now on hits check the object.
-    let noted = w.store()?.note_upload(id, expires_at, now);
-    announce::changed(&w.app, id);
-    noted?;
+    // Recorded (and announced) before the URL is handed out: from now on hits check the object,
+    // and no fold writes it. Without a journal there is nothing to fold: no render thread.
+    if w.store()?.journal_head(id)? == 0 {
+        let recorded = w
+            .store()?
+            .with_share_locked(id, Some(now), &mut |row, journal| {
+                auth::check_live(row)?;
+                journal.upload_opened(expires_at)
+            });
+        announce::changed(&w.app, id);
+        recorded?;
+    } else {
+        w.fold(
+            id,
+            Fold::Upload {
+                until: expires_at,
+                now,
+            },
+        )?;
+    }
     Ok(Response::json(
         200,
         &ResyncAnswer {
@@ -279,11 +296,14 @@ pub fn get_document(w: &mut Worker, req: &Request, id: &str) -> Result<Response>
     }) = &w.app.config.objects
     {
         // The bucket serves reads itself: send the client there, once it holds every
-        // acknowledged sync batch. While an upload URL is open the batches stay journaled (the
-        // upload would replace them) and the document is served from here.
+        // acknowledged sync batch. While an upload URL is open nothing is folded (the upload
+        // would replace it) and the document is served from here, as it is after a fold that
+        // left batches (journaled meanwhile).
         let public = public.clone();
-        auth::live_share(w, id)?;
-        fold_journal(w, id)?;
+        let row = auth::live_share(w, id)?;
+        if !super::journal::upload_open(&w.app, &row) {
+            fold_journal(w, id)?;
+        }
         if w.store()?.journal_head(id)? == 0 {
             return Ok(Response::new(302, "text/plain", Vec::new())
                 .with_header("Location", format!("{public}/{}", object_key(id)))

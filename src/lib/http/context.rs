@@ -242,15 +242,15 @@ impl Worker {
         }
     }
 
-    /// Fold share `id`'s sync journal (with `incoming`) on the render thread, on this worker's
+    /// Fold share `id`'s sync journal (for `what`) on the render thread, on this worker's
     /// connection (`journal::fold`).
-    pub fn fold(&mut self, id: &str, incoming: Option<super::journal::Incoming>) -> Result<()> {
+    pub fn fold(&mut self, id: &str, what: super::journal::Fold) -> Result<()> {
         self.store()?;
         let Some(store) = self.store.take() else {
             return Err(Error::internal("no database connection"));
         };
         let app = Arc::clone(&self.app);
-        let (store, result) = super::journal::fold(&app, store, id, incoming);
+        let (store, result) = super::journal::fold(&app, store, id, what);
         self.store = store;
         result
     }

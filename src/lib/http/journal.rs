@@ -6,8 +6,9 @@
 //! as a batch was merged before) by this server's fold thread once it has grown by half the
 //! document (so each byte of the document is rewritten a bounded number of times however long
 //! the session gets), and once the share has been quiet for [`FOLD_QUIET`] (the sweeper queues
-//! it); and at once, by the worker, before an upload URL is handed out or a reader is sent to
-//! the bucket. Folds run on the render thread, one heavy job at a time. Every reader applies
+//! it); and at once, by the worker, before an upload URL is handed out (in the lock that
+//! records the URL: [`Fold::Upload`]) or a reader is sent to the bucket. Folds run on the render
+//! thread, one heavy job at a time. Every reader applies
 //! what is left on top of the document, read with it under the share's lock ([`read`],
 //! [`current`]): the page and the API show every acknowledged batch at once.
 //!
@@ -15,9 +16,11 @@
 //! so it is refused exactly when the merged document would be too large; so is every batch while
 //! the document's size is unknown (an upload URL was issued and may still be used).
 //!
-//! While an upload URL may still be used ([`upload_open`]) nothing is folded: the upload replaces
-//! the object whenever it lands, so every batch stays journaled, applied on top of it, until the
-//! window has passed (the sweeper then folds the share once it is quiet).
+//! While an upload URL may still be used ([`upload_open`]) no batch leaves the journal: the upload
+//! replaces the object whenever it lands, so every batch stays journaled (as one, [`compacted`]),
+//! applied on top of it, until the window has passed (the sweeper then folds the share once it
+//! is quiet). An upload can leave no room for the batches within the size limit: the fold then
+//! drops them, so the share stays readable and syncable.
 
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -31,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::model::{ShareData, now_millis, object_key};
 use crate::protocol::{self, SyncItem};
 use crate::redact;
-use crate::store::{JournalBatch, JournalSize, MetaStore, ShareRow};
+use crate::store::{Journal, JournalBatch, JournalSize, MetaStore, ShareRow};
 
 /// A journal smaller than this is not folded for its size (only once the share is quiet):
 /// folding a small document often costs little, but a fold per few batches would cost a write
@@ -206,18 +209,53 @@ pub struct Incoming {
     pub batch: JournalBatch,
 }
 
-/// Fold share `id`'s journal (and `incoming`, when given) into its document under the share's
+/// What a [`fold`] is for.
+pub enum Fold {
+    /// Fold what is journaled: the fold thread, the sweeper, a read about to be sent to the
+    /// bucket.
+    Journal,
+    /// Merge a sync batch along with the journal.
+    Batch(Incoming),
+    /// Fold what is journaled, then record an upload URL valid until `until` (epoch ms), under
+    /// the same lock: no fold can write the object between the two, where the upload would
+    /// replace what it wrote. `now` becomes the share's `updated_at`.
+    Upload { until: i64, now: i64 },
+}
+
+impl Fold {
+    fn incoming(&self) -> Option<&Incoming> {
+        match self {
+            Self::Batch(incoming) => Some(incoming),
+            _ => None,
+        }
+    }
+
+    /// The share's new `updated_at`, when readers see a change (every server is told).
+    fn changes(&self) -> Option<i64> {
+        match self {
+            Self::Journal => None,
+            Self::Batch(incoming) => Some(incoming.batch.at),
+            Self::Upload { now, .. } => Some(*now),
+        }
+    }
+}
+
+/// Fold share `id`'s journal (and a sync batch: [`Fold`]) into its document under the share's
 /// lock, and drop the folded batches. Nothing is written when there is nothing to fold, when the
 /// share is no longer live (its journal went with the tombstone), or when the merged document
-/// would exceed the size limit (413: `incoming` is refused, the journal stays). With `incoming`
-/// the share's `updated_at` is set and every server told; a fold alone changes nothing any
-/// reader sees.
+/// would exceed the size limit (413: the batch is refused, the journal stays). When readers see a
+/// change ([`Fold::changes`]) the share's `updated_at` is set and every server told; a fold
+/// alone changes nothing any reader sees.
 ///
-/// While an upload URL may still be used ([`upload_open`]), the object is not written: the
-/// upload replaces it whenever it lands (on S3 straight into the bucket), and a batch written
-/// into it would be lost with it. `incoming` is then checked against the size limit as merged,
-/// and journaled; every batch stays journaled, applied on top of whatever the object holds,
-/// until a fold after the window writes them in.
+/// While an upload URL may still be used ([`upload_open`]), no batch leaves the journal: the
+/// upload replaces the object whenever it lands, and a batch kept only there would be lost with
+/// it. A batch is then checked against the size limit as merged and journaled, the journal kept
+/// as one batch ([`compacted`]: at most one version of each item, so it stays within about the
+/// document's size however often OpenCode resends a part); every batch is applied on top of
+/// whatever the object holds, until a fold after the window writes them in and drops them. On
+/// S3 the object is not written meanwhile (a PUT goes straight to the bucket and can land
+/// between a fold's read and its write); on disk the upload comes through this server under the
+/// share's lock, so the object is written too and its size known.
 ///
 /// It runs on the render thread, one at a time with the fills of the page cache, on `store`:
 /// what a large document costs in memory is held once, not once per thread doing it. The
@@ -226,12 +264,12 @@ pub fn fold(
     app: &Arc<App>,
     mut store: Box<dyn MetaStore>,
     id: &str,
-    incoming: Option<Incoming>,
+    what: Fold,
 ) -> (Option<Box<dyn MetaStore>>, Result<()>) {
     let owned = (Arc::clone(app), id.to_owned());
     let result = app.renderer.run(move || {
         let (app, id) = owned;
-        let result = fold_here(&app, store.as_mut(), &id, incoming.as_ref());
+        let result = fold_here(&app, store.as_mut(), &id, &what);
         Ok((store, result))
     });
     match result {
@@ -241,69 +279,191 @@ pub fn fold(
 }
 
 /// [`fold`] on this thread.
-fn fold_here(
-    app: &App,
-    store: &mut dyn MetaStore,
-    id: &str,
-    incoming: Option<&Incoming>,
-) -> Result<()> {
-    let limit = app.config.max_document_bytes;
+fn fold_here(app: &App, store: &mut dyn MetaStore, id: &str, what: &Fold) -> Result<()> {
     let key = object_key(id);
+    let incoming = what.incoming();
+    // The database may hold what was done under the lock even when the answer is an error.
     let mut wrote = false;
-    let result = store.with_share_locked(id, incoming.map(|i| i.batch.at), &mut |row, journal| {
+    let mut dropped = false;
+    let result = store.with_share_locked(id, what.changes(), &mut |row, journal| {
         // Deleted or expired between the caller's check and the lock: the content must not come
         // back.
         if let Err(e) = auth::check_live(row) {
-            return if incoming.is_some() { Err(e) } else { Ok(()) };
+            return if matches!(what, Fold::Journal) {
+                Ok(())
+            } else {
+                Err(e)
+            };
         }
         let upload_open = upload_open(app, row);
-        if upload_open && incoming.is_none() {
-            return Ok(());
-        }
-        let batches = journal.batches()?;
-        if batches.is_empty() && incoming.is_none() {
-            return Ok(());
-        }
-        let (mut doc, _, _) = base_document(app, row)?;
-        apply(&mut doc, &batches);
-        if let Some(incoming) = incoming {
-            protocol::apply_items(&mut doc, &incoming.items)?;
-            if incoming.batch.redacted || doc.redaction.is_some() {
-                redact::recount(&mut doc);
+        // On S3 a fold alone waits for the window to pass (it would only rewrite the journal);
+        // on disk it also keeps the journal short (`merge`).
+        if !(upload_open && incoming.is_none() && app.blobs.as_local().is_none()) {
+            match merge(app, row, journal, &key, incoming, upload_open)? {
+                Merged::Nothing => {}
+                Merged::Written => wrote = true,
+                Merged::Dropped => dropped = true,
             }
-            doc.updated_at = incoming.batch.at;
         }
-        let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
-        drop(doc);
-        if bytes.len() as u64 > limit {
-            return Err(Error::TooLarge {
-                what: "the session document after this sync",
-                size: bytes.len() as u64,
-                limit,
-            });
+        if let Fold::Upload { until, .. } = what {
+            wrote = true;
+            journal.upload_opened(*until)?;
         }
-        if let (true, Some(incoming)) = (upload_open, incoming) {
-            // Within the limit as merged now; the batch waits in the journal for the upload,
-            // and the document's size stays as recorded (unknown since the URL was issued, or
-            // the size of a local upload that landed).
-            return journal.append(&incoming.batch);
-        }
-        wrote = true;
-        app.blobs.put(&key, &bytes)?;
-        let through = batches.last().map_or(0, |b| b.seq);
-        journal.folded(through, bytes.len() as i64)
+        Ok(())
     });
+    let told = what.changes().is_some();
     match result {
-        Ok(()) if incoming.is_some() => announce::changed(app, id),
+        Ok(()) if dropped => {
+            // Readers applied the dropped batches: every server must hear of it.
+            if store.notify_change(id).is_err() {
+                announce::unconfirmed_write(app, id);
+            }
+            announce::changed(app, id);
+        }
+        Ok(()) if told => announce::changed(app, id),
         Ok(()) => {}
-        Err(e) if wrote && incoming.is_some() => {
-            // The object holds the batch, the database may not say so: tell everyone.
+        Err(e) if wrote && told => {
+            // The object or the journal holds the change, the database may not say so (or not
+            // have told every server): tell everyone.
             announce::unconfirmed_write(app, id);
             return Err(e);
         }
         Err(e) => return Err(e),
     }
     Ok(())
+}
+
+/// What [`merge`] did.
+enum Merged {
+    /// Nothing to fold.
+    Nothing,
+    /// The object or the journal was written.
+    Written,
+    /// The batches were dropped: with them the document would be over the limit.
+    Dropped,
+}
+
+/// The fold proper, under the share's lock: the journal (and `incoming`) merged into the
+/// object, written and dropped; or, while an upload may land (`upload_open`), `incoming`
+/// checked and journaled with the rest as one batch.
+fn merge(
+    app: &App,
+    row: &ShareRow,
+    journal: &mut dyn Journal,
+    key: &str,
+    incoming: Option<&Incoming>,
+    upload_open: bool,
+) -> Result<Merged> {
+    let limit = app.config.max_document_bytes;
+    let batches = journal.batches()?;
+    if batches.is_empty() && incoming.is_none() {
+        return Ok(Merged::Nothing);
+    }
+    let (mut doc, _, stored) = base_document(app, row)?;
+    apply(&mut doc, &batches);
+    if let Some(incoming) = incoming {
+        protocol::apply_items(&mut doc, &incoming.items)?;
+        if incoming.batch.redacted || doc.redaction.is_some() {
+            redact::recount(&mut doc);
+        }
+        doc.updated_at = incoming.batch.at;
+    }
+    let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
+    drop(doc);
+    let through = batches.last().map_or(0, |b| b.seq);
+    if bytes.len() as u64 > limit {
+        if incoming.is_none() {
+            // Only an upload that replaced the document under waiting batches gets here (a
+            // batch is journaled only within the limit of the document it went to). The share
+            // must stay readable and its journal foldable: the upload stands, the batches go.
+            eprintln!(
+                "bshare: share {}: {} journaled sync batch(es) dropped: applied to the document \
+                 uploaded meanwhile they would make it {} bytes, over the limit of {limit}",
+                row.id,
+                batches.len(),
+                bytes.len()
+            );
+            journal.folded(through, stored as i64)?;
+            return Ok(Merged::Dropped);
+        }
+        return Err(Error::TooLarge {
+            what: "the session document after this sync",
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    if upload_open {
+        // Within the limit as merged now; the batches wait in the journal for the upload.
+        journal.replace(&compacted(&batches, incoming)?)?;
+        // On disk an upload comes through this server, under this lock, so the object can
+        // hold the batch too and its size is known: the next batches are journaled without
+        // this merge (and stay journaled all the same, for the upload). On S3 a PUT can land
+        // between a read and a write of the object: it is left alone.
+        if app.blobs.as_local().is_some() {
+            app.blobs.put(key, &bytes)?;
+            journal.folded(0, bytes.len() as i64)?;
+        }
+        return Ok(Merged::Written);
+    }
+    app.blobs.put(key, &bytes)?;
+    journal.folded(through, bytes.len() as i64)?;
+    Ok(Merged::Written)
+}
+
+/// What identifies a sync item in the document: a later item with the same key replaces it
+/// (`protocol::apply_items` upserts by it). `None` for the types the merge ignores.
+fn item_key(item: &SyncItem) -> Option<(&str, &str, &str)> {
+    let field = |name: &str| item.data.get(name).and_then(|v| v.as_str()).unwrap_or("");
+    match item.kind.as_str() {
+        kind @ ("session" | "session_diff" | "model") => Some((kind, "", "")),
+        kind @ "message" => Some((kind, field("id"), "")),
+        kind @ "part" => Some((kind, field("messageID"), field("id"))),
+        _ => None,
+    }
+}
+
+/// `batches` and then `incoming` as one batch that applies as they do, in order: the last
+/// version of each item ([`item_key`]), in the order those came. Every item was checked for the
+/// share when it was journaled.
+fn compacted(batches: &[JournalBatch], incoming: Option<&Incoming>) -> Result<JournalBatch> {
+    let mut parsed: Vec<Vec<SyncItem>> = Vec::with_capacity(batches.len());
+    let mut redacted = incoming.is_some_and(|i| i.batch.redacted);
+    for batch in batches {
+        match serde_json::from_slice::<Vec<SyncItem>>(&batch.items) {
+            Ok(items) => {
+                parsed.push(items);
+                redacted |= batch.redacted;
+            }
+            // As `apply` does: a batch that no longer parses is skipped, and said so.
+            Err(e) => eprintln!("bshare: journaled sync batch {} skipped: {e}", batch.seq),
+        }
+    }
+    let all: Vec<&SyncItem> = parsed
+        .iter()
+        .flatten()
+        .chain(incoming.iter().flat_map(|i| i.items.iter()))
+        .collect();
+    let mut last: std::collections::HashMap<(&str, &str, &str), usize> =
+        std::collections::HashMap::with_capacity(all.len());
+    for (i, item) in all.iter().enumerate() {
+        if let Some(key) = item_key(item) {
+            last.insert(key, i);
+        }
+    }
+    let kept: Vec<&SyncItem> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, item)| item_key(item).is_some_and(|key| last.get(&key) == Some(i)))
+        .map(|(_, item)| *item)
+        .collect();
+    let items = serde_json::to_vec(&kept).map_err(Error::internal)?;
+    let at = batches
+        .iter()
+        .map(|b| b.at)
+        .chain(incoming.map(|i| i.batch.at))
+        .max()
+        .unwrap_or_default();
+    Ok(JournalBatch::new(at, redacted, items, kept.len()))
 }
 
 /// This server's fold thread: shares whose journal is due ([`due`]) are queued here by the sync
@@ -367,7 +527,7 @@ impl Folder {
                         None => app.connector.connect(),
                     };
                     let folded = connection.and_then(|connection| {
-                        let (connection, result) = fold(&app, connection, &id, None);
+                        let (connection, result) = fold(&app, connection, &id, Fold::Journal);
                         store = connection;
                         result
                     });
@@ -383,5 +543,93 @@ impl Folder {
                 }
             })
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn item(kind: &str, data: serde_json::Value) -> SyncItem {
+        SyncItem::new(kind, data)
+    }
+
+    fn stored(at: i64, items: &[SyncItem]) -> JournalBatch {
+        JournalBatch::new(at, false, serde_json::to_vec(items).unwrap(), items.len())
+    }
+
+    /// The compacted journal applies exactly as its batches do in order: later versions win,
+    /// a part sent before its message still lands in it, and the singletons keep their last.
+    #[test]
+    fn a_compacted_journal_applies_as_its_batches_do() {
+        let s = "ses_compact";
+        let message = |id: &str, role: &str| {
+            item(
+                "message",
+                json!({"id": id, "sessionID": s, "role": role, "time": {"created": 1}}),
+            )
+        };
+        let part = |m: &str, id: &str, text: &str| {
+            item(
+                "part",
+                json!({"id": id, "messageID": m, "sessionID": s, "type": "text", "text": text}),
+            )
+        };
+        let batches = [
+            stored(
+                10,
+                &[
+                    item("session", json!({"id": s, "title": "one"})),
+                    message("msg_1", "user"),
+                    part("msg_1", "prt_1", "a"),
+                    // Before its message: pending until it comes.
+                    part("msg_2", "prt_2", "early"),
+                ],
+            ),
+            stored(
+                20,
+                &[
+                    message("msg_2", "assistant"),
+                    part("msg_1", "prt_1", "ab"),
+                    item("model", json!([{"id": "m1"}])),
+                    item("unknown_kind", json!({})),
+                ],
+            ),
+            stored(
+                30,
+                &[
+                    item("session", json!({"id": s, "title": "two"})),
+                    message("msg_1", "user"),
+                    part("msg_2", "prt_2", "early, then late"),
+                ],
+            ),
+        ];
+        let incoming = Incoming {
+            items: vec![part("msg_1", "prt_1", "abc"), part("msg_1", "prt_3", "new")],
+            batch: stored(25, &[]),
+        };
+        let base = || ShareData {
+            share_id: "compact1".into(),
+            session_id: s.into(),
+            ..ShareData::default()
+        };
+
+        let mut in_order = base();
+        apply(&mut in_order, &batches);
+        protocol::apply_items(&mut in_order, &incoming.items).unwrap();
+        let one = compacted(&batches, Some(&incoming)).unwrap();
+        let mut compact = base();
+        apply(&mut compact, std::slice::from_ref(&one));
+
+        assert_eq!(
+            serde_json::to_value(&compact).unwrap(),
+            serde_json::to_value(&in_order).unwrap()
+        );
+        let kept: Vec<SyncItem> = serde_json::from_slice(&one.items).unwrap();
+        assert_eq!(kept.len(), 7, "one of each: {kept:?}");
+        assert_eq!(one.at, 30, "the latest batch's time");
+        assert!(one.weight < batches.iter().map(|b| b.weight).sum::<i64>());
     }
 }

@@ -68,7 +68,7 @@ pub fn sync_share(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
                 items: body.data,
                 batch,
             };
-            w.fold(id, Some(incoming))?;
+            w.fold(id, journal::Fold::Batch(incoming))?;
         }
         Err(e) => {
             // The statement may have committed before the connection failed: this server's

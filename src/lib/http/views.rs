@@ -288,12 +288,7 @@ pub fn cached(
                 watch_until: if app.blobs.as_local().is_some() {
                     0
                 } else {
-                    row.upload_until
-                        + app
-                            .config
-                            .upload_url_lifetime
-                            .min(super::context::PURGE_GRACE)
-                            .as_millis() as i64
+                    row.upload_until + app.upload_grace()
                 },
                 expires_at: row.expires_at,
             };

@@ -154,9 +154,14 @@ pub trait Journal {
     /// (-1: unknown): those batches go, and their weight with them. Batches journaled meanwhile
     /// stay.
     fn folded(&mut self, through: i64, doc_bytes: i64) -> Result<()>;
-    /// Journal `batch` after every batch there, its weight with it (the caller checked the size
-    /// it ends in, under this lock). The document's size stays as it was recorded.
-    fn append(&mut self, batch: &JournalBatch) -> Result<()>;
+    /// The journal becomes `batch` alone (every batch there, applied in order, as one: the
+    /// caller built it from them under this lock, and checked the size it ends in), and its
+    /// weight `batch`'s. The document's size stays as it was recorded.
+    fn replace(&mut self, batch: &JournalBatch) -> Result<()>;
+    /// Record a newly issued upload URL: `upload_until = max(upload_until, until)` and the
+    /// document's size unknown (`doc_bytes = -1`: the client may upload any size). Within the
+    /// lock, so no fold can write the object between the caller's own fold and this.
+    fn upload_opened(&mut self, until: i64) -> Result<()>;
 }
 
 /// What changed, as told to every server's page cache.
@@ -200,11 +205,6 @@ pub trait MetaStore: Send {
         })
     }
     fn get_share(&mut self, id: &str) -> Result<Option<ShareRow>>;
-    /// Record a newly issued upload URL: `upload_until = max(upload_until, until)`, `updated_at = now`,
-    /// and the document's size unknown (`doc_bytes = -1`: the client may upload any size).
-    /// Every server is told (`notify_change`) in the same transaction: the change and the
-    /// announcement happen together or not at all.
-    fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()>;
     /// Turn a live share into a tombstone and drop its sync journal; `false` when it was not
     /// live. Announced to every server in the same transaction.
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool>;

@@ -502,15 +502,16 @@ impl Journal for PgJournal<'_, '_> {
         Ok(())
     }
 
-    fn append(&mut self, batch: &JournalBatch) -> Result<()> {
+    fn replace(&mut self, batch: &JournalBatch) -> Result<()> {
         self.tx
             .execute(
-                "WITH added AS (
+                "WITH gone AS (
+                     DELETE FROM sync_journal WHERE share_id = $1
+                 ), added AS (
                      INSERT INTO sync_journal (share_id, at, redacted, weight, items)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING weight
+                     VALUES ($1, $2, $3, $4, $5)
                  )
-                 UPDATE shares SET journal_bytes = journal_bytes + (SELECT weight FROM added)
-                 WHERE id = $1",
+                 UPDATE shares SET journal_bytes = $4 WHERE id = $1",
                 &[
                     &self.id,
                     &batch.at,
@@ -518,6 +519,17 @@ impl Journal for PgJournal<'_, '_> {
                     &batch.weight,
                     &batch.items,
                 ],
+            )
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn upload_opened(&mut self, until: i64) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE shares SET upload_until = GREATEST(upload_until, $2), doc_bytes = -1
+                 WHERE id = $1",
+                &[&self.id, &until],
             )
             .map_err(pg_err)?;
         Ok(())
@@ -602,19 +614,6 @@ impl MetaStore for PostgresStore {
             )?
             .as_ref()
             .map(row_to_share))
-    }
-
-    fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()> {
-        // One statement, so one transaction: NOTIFY is sent when the update commits.
-        self.execute(
-            "WITH noted AS (
-                 UPDATE shares SET upload_until = GREATEST(upload_until, $2), updated_at = $3, doc_bytes = -1
-                 WHERE id = $1 RETURNING id
-             )
-             SELECT pg_notify($4, id) FROM noted",
-            &[&id, &until, &now, &CHANNEL],
-        )?;
-        Ok(())
     }
 
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {

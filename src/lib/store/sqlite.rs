@@ -234,20 +234,36 @@ impl Journal for SqliteJournal<'_> {
         result.and(ended).map_err(db_err)
     }
 
-    fn append(&mut self, batch: &JournalBatch) -> Result<()> {
+    fn replace(&mut self, batch: &JournalBatch) -> Result<()> {
         let tx = self.conn.unchecked_transaction().map_err(db_err)?;
         tx.execute(
-            "INSERT INTO sync_journal (share_id, at, redacted, weight, items) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![self.id, batch.at, batch.redacted, batch.weight, batch.items],
+            "DELETE FROM sync_journal WHERE share_id = ?1",
+            params![self.id],
         )
         .and_then(|_| {
             tx.execute(
-                "UPDATE shares SET journal_bytes = journal_bytes + ?2 WHERE id = ?1",
+                "INSERT INTO sync_journal (share_id, at, redacted, weight, items) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![self.id, batch.at, batch.redacted, batch.weight, batch.items],
+            )
+        })
+        .and_then(|_| {
+            tx.execute(
+                "UPDATE shares SET journal_bytes = ?2 WHERE id = ?1",
                 params![self.id, batch.weight],
             )
         })
         .map_err(db_err)?;
         tx.commit().map_err(db_err)
+    }
+
+    fn upload_opened(&mut self, until: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE shares SET upload_until = MAX(upload_until, ?2), doc_bytes = -1 WHERE id = ?1",
+                params![self.id, until],
+            )
+            .map_err(db_err)?;
+        Ok(())
     }
 }
 
@@ -283,16 +299,6 @@ impl MetaStore for SqliteStore {
             .prepare_cached(&format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = ?1"))
             .and_then(|mut s| s.query_row([id], row_to_share).optional())
             .map_err(db_err)
-    }
-
-    fn note_upload(&mut self, id: &str, until: i64, now: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE shares SET upload_until = MAX(upload_until, ?2), updated_at = ?3, doc_bytes = -1 WHERE id = ?1",
-                params![id, until, now],
-            )
-            .map_err(db_err)?;
-        Ok(())
     }
 
     fn mark_deleted(&mut self, id: &str, now: i64) -> Result<bool> {
@@ -584,7 +590,10 @@ mod tests {
         let mut s = c.connect().unwrap();
         assert!(s.insert_share(&row("abcdefgh")).unwrap());
         assert!(!s.insert_share(&row("abcdefgh")).unwrap());
-        s.note_upload("abcdefgh", 3, 7).unwrap();
+        s.with_share_locked("abcdefgh", Some(7), &mut |_, journal| {
+            journal.upload_opened(3)
+        })
+        .unwrap();
         let got = s.get_share("abcdefgh").unwrap().unwrap();
         assert_eq!((got.upload_until, got.updated_at), (5, 7));
         assert!(s.mark_deleted("abcdefgh", 9).unwrap());
