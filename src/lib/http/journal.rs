@@ -106,14 +106,12 @@ pub fn current(app: &App, row: &ShareRow, snapshot: Snapshot) -> Result<(Current
     ))
 }
 
-/// The stored document to merge into, its tag and its size: an empty one when there is none or
-/// it is unreadable (OpenCode's items are the truth then, as when a batch was merged directly).
-fn base_document(app: &App, row: &ShareRow) -> Result<(ShareData, Option<ObjectTag>, usize)> {
+/// The stored document to merge into and its tag: an empty one when there is none or it is
+/// unreadable (OpenCode's items are the truth then, as when a batch was merged directly).
+fn base_document(app: &App, row: &ShareRow) -> Result<(ShareData, Option<ObjectTag>)> {
     let limit = app.config.max_document_bytes;
     let object = app.blobs.get_within(&object_key(&row.id), limit)?;
-    let stored = object.as_ref().map_or(0, |(bytes, _)| bytes.len());
-    let (doc, tag) = base_from(row, object);
-    Ok((doc, tag, stored))
+    Ok(base_from(row, object))
 }
 
 /// [`base_document`] from the object as read.
@@ -299,11 +297,7 @@ fn fold_here(app: &App, store: &mut dyn MetaStore, id: &str, what: &Fold) -> Res
         // On S3 a fold alone waits for the window to pass (it would only rewrite the journal);
         // on disk it also keeps the journal short (`merge`).
         if !(upload_open && incoming.is_none() && app.blobs.as_local().is_none()) {
-            match merge(app, row, journal, &key, incoming, upload_open)? {
-                Merged::Nothing => {}
-                Merged::Written => wrote = true,
-                Merged::Dropped => dropped = true,
-            }
+            dropped = merge(app, row, journal, &key, incoming, upload_open, &mut wrote)?;
         }
         if let Fold::Upload { until, .. } = what {
             wrote = true;
@@ -322,9 +316,9 @@ fn fold_here(app: &App, store: &mut dyn MetaStore, id: &str, what: &Fold) -> Res
         }
         Ok(()) if told => announce::changed(app, id),
         Ok(()) => {}
-        Err(e) if wrote && told => {
-            // The object or the journal holds the change, the database may not say so (or not
-            // have told every server): tell everyone.
+        Err(e) if wrote => {
+            // The object or the journal may hold a change the database does not say was made
+            // (or did not tell every server of): tell everyone.
             announce::unconfirmed_write(app, id);
             return Err(e);
         }
@@ -333,34 +327,15 @@ fn fold_here(app: &App, store: &mut dyn MetaStore, id: &str, what: &Fold) -> Res
     Ok(())
 }
 
-/// What [`merge`] did.
-enum Merged {
-    /// Nothing to fold.
-    Nothing,
-    /// The object or the journal was written.
-    Written,
-    /// The batches were dropped: with them the document would be over the limit.
-    Dropped,
-}
-
-/// The fold proper, under the share's lock: the journal (and `incoming`) merged into the
-/// object, written and dropped; or, while an upload may land (`upload_open`), `incoming`
-/// checked and journaled with the rest as one batch.
-fn merge(
+/// The object with `batches` and then `incoming` applied, as a fold writes it.
+fn merged(
     app: &App,
     row: &ShareRow,
-    journal: &mut dyn Journal,
-    key: &str,
+    batches: &[JournalBatch],
     incoming: Option<&Incoming>,
-    upload_open: bool,
-) -> Result<Merged> {
-    let limit = app.config.max_document_bytes;
-    let batches = journal.batches()?;
-    if batches.is_empty() && incoming.is_none() {
-        return Ok(Merged::Nothing);
-    }
-    let (mut doc, _, stored) = base_document(app, row)?;
-    apply(&mut doc, &batches);
+) -> Result<Vec<u8>> {
+    let (mut doc, _) = base_document(app, row)?;
+    apply(&mut doc, batches);
     if let Some(incoming) = incoming {
         protocol::apply_items(&mut doc, &incoming.items)?;
         if incoming.batch.redacted || doc.redaction.is_some() {
@@ -368,33 +343,69 @@ fn merge(
         }
         doc.updated_at = incoming.batch.at;
     }
-    let bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
-    drop(doc);
+    serde_json::to_vec(&doc).map_err(Error::internal)
+}
+
+/// The fold proper, under the share's lock: the journal (and `incoming`) merged into the
+/// object, written and dropped; or, while an upload may land (`upload_open`), `incoming`
+/// checked and journaled with the rest as one batch. `wrote` is set before anything is
+/// written. Whether waiting batches were dropped, having no room beside an upload.
+fn merge(
+    app: &App,
+    row: &ShareRow,
+    journal: &mut dyn Journal,
+    key: &str,
+    incoming: Option<&Incoming>,
+    upload_open: bool,
+    wrote: &mut bool,
+) -> Result<bool> {
+    let limit = app.config.max_document_bytes;
+    let over = |bytes: &[u8]| bytes.len() as u64 > limit;
+    let batches = journal.batches()?;
+    if batches.is_empty() && incoming.is_none() {
+        return Ok(false);
+    }
     let through = batches.last().map_or(0, |b| b.seq);
-    if bytes.len() as u64 > limit {
-        if incoming.is_none() {
-            // Only an upload that replaced the document under waiting batches gets here (a
-            // batch is journaled only within the limit of the document it went to). The share
-            // must stay readable and its journal foldable: the upload stands, the batches go.
+    let mut bytes = merged(app, row, &batches, incoming)?;
+    let mut kept: &[JournalBatch] = &batches;
+    let mut dropped = false;
+    if over(&bytes) && !batches.is_empty() && !upload_open {
+        // A batch is journaled only within the limit of the document it went to; an upload can
+        // have replaced that document since with one that leaves no room for the journal. The
+        // share must stay readable and syncable: the upload stands, the waiting batches go.
+        let alone = match incoming {
+            None => bytes.len(),
+            Some(_) => merged(app, row, &batches, None)?.len(),
+        };
+        if alone as u64 > limit {
             eprintln!(
                 "bshare: share {}: {} journaled sync batch(es) dropped: applied to the document \
-                 uploaded meanwhile they would make it {} bytes, over the limit of {limit}",
+                 uploaded meanwhile they would make it {alone} bytes, over the limit of {limit}",
                 row.id,
                 batches.len(),
-                bytes.len()
             );
-            journal.folded(through, stored as i64)?;
-            return Ok(Merged::Dropped);
+            *wrote = true;
+            // The stored document's size as the server would write it is not known.
+            journal.folded(through, -1)?;
+            dropped = true;
+            if incoming.is_none() {
+                return Ok(true);
+            }
+            bytes = merged(app, row, &[], incoming)?;
+            kept = &[];
         }
+    }
+    if over(&bytes) {
         return Err(Error::TooLarge {
             what: "the session document after this sync",
             size: bytes.len() as u64,
             limit,
         });
     }
+    *wrote = true;
     if upload_open {
         // Within the limit as merged now; the batches wait in the journal for the upload.
-        journal.replace(&compacted(&batches, incoming)?)?;
+        journal.replace(&compacted(kept, incoming)?)?;
         // On disk an upload comes through this server, under this lock, so the object can
         // hold the batch too and its size is known: the next batches are journaled without
         // this merge (and stay journaled all the same, for the upload). On S3 a PUT can land
@@ -403,11 +414,11 @@ fn merge(
             app.blobs.put(key, &bytes)?;
             journal.folded(0, bytes.len() as i64)?;
         }
-        return Ok(Merged::Written);
+        return Ok(dropped);
     }
     app.blobs.put(key, &bytes)?;
     journal.folded(through, bytes.len() as i64)?;
-    Ok(Merged::Written)
+    Ok(dropped)
 }
 
 /// What identifies a sync item in the document: a later item with the same key replaces it
@@ -423,8 +434,8 @@ fn item_key(item: &SyncItem) -> Option<(&str, &str, &str)> {
 }
 
 /// `batches` and then `incoming` as one batch that applies as they do, in order: the last
-/// version of each item ([`item_key`]), in the order those came. Every item was checked for the
-/// share when it was journaled.
+/// version of each item ([`item_key`]), in the order the items first came. Every item was
+/// checked for the share when it was journaled.
 fn compacted(batches: &[JournalBatch], incoming: Option<&Incoming>) -> Result<JournalBatch> {
     let mut parsed: Vec<Vec<SyncItem>> = Vec::with_capacity(batches.len());
     let mut redacted = incoming.is_some_and(|i| i.batch.redacted);
@@ -443,19 +454,23 @@ fn compacted(batches: &[JournalBatch], incoming: Option<&Incoming>) -> Result<Jo
         .flatten()
         .chain(incoming.iter().flat_map(|i| i.items.iter()))
         .collect();
-    let mut last: std::collections::HashMap<(&str, &str, &str), usize> =
+    // Each item where it first came (where the merge puts a new item; a later version is put in
+    // its place), in its last version.
+    let mut at_index: std::collections::HashMap<(&str, &str, &str), usize> =
         std::collections::HashMap::with_capacity(all.len());
-    for (i, item) in all.iter().enumerate() {
-        if let Some(key) = item_key(item) {
-            last.insert(key, i);
+    let mut kept: Vec<&SyncItem> = Vec::with_capacity(all.len());
+    for item in all {
+        let Some(key) = item_key(item) else {
+            continue;
+        };
+        match at_index.get(&key) {
+            Some(&i) => kept[i] = item,
+            None => {
+                at_index.insert(key, kept.len());
+                kept.push(item);
+            }
         }
     }
-    let kept: Vec<&SyncItem> = all
-        .iter()
-        .enumerate()
-        .filter(|(i, item)| item_key(item).is_some_and(|key| last.get(&key) == Some(i)))
-        .map(|(_, item)| *item)
-        .collect();
     let items = serde_json::to_vec(&kept).map_err(Error::internal)?;
     let at = batches
         .iter()
@@ -586,6 +601,9 @@ mod tests {
                     part("msg_1", "prt_1", "a"),
                     // Before its message: pending until it comes.
                     part("msg_2", "prt_2", "early"),
+                    // Pending for good, in the order they came.
+                    part("msg_9", "prt_9a", "a"),
+                    part("msg_9", "prt_9b", "b"),
                 ],
             ),
             stored(
@@ -603,6 +621,7 @@ mod tests {
                     item("session", json!({"id": s, "title": "two"})),
                     message("msg_1", "user"),
                     part("msg_2", "prt_2", "early, then late"),
+                    part("msg_9", "prt_9a", "a again"),
                 ],
             ),
         ];
@@ -628,7 +647,7 @@ mod tests {
             serde_json::to_value(&in_order).unwrap()
         );
         let kept: Vec<SyncItem> = serde_json::from_slice(&one.items).unwrap();
-        assert_eq!(kept.len(), 7, "one of each: {kept:?}");
+        assert_eq!(kept.len(), 9, "one of each: {kept:?}");
         assert_eq!(one.at, 30, "the latest batch's time");
         assert!(one.weight < batches.iter().map(|b| b.weight).sum::<i64>());
     }
