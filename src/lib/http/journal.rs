@@ -8,9 +8,9 @@
 //! the session gets), and once the share has been quiet for [`FOLD_QUIET`] (the sweeper queues
 //! it); and at once, by the worker, before an upload URL is handed out (in the lock that
 //! records the URL: [`Fold::Upload`]) or a reader is sent to the bucket. Folds run on the render
-//! thread, one heavy job at a time. Every reader applies
-//! what is left on top of the document, read with it under the share's lock ([`read`],
-//! [`current`]): the page and the API show every acknowledged batch at once.
+//! thread, one heavy job at a time. Every reader applies what is left on top of the document,
+//! read with it under the share's lock ([`read`], [`current`]): the page and the API show every
+//! acknowledged batch at once.
 //!
 //! A batch that could take the document past its size limit is merged under the lock as before,
 //! so it is refused exactly when the merged document would be too large; so is every batch while
