@@ -248,7 +248,7 @@ fn fold_journal(w: &mut Worker, id: &str) -> Result<()> {
 /// The journal is folded first and the URL recorded under the same lock (`Fold::Upload`), so the
 /// object the client replaces holds every batch acknowledged until now. Batches acknowledged
 /// after stay journaled until the URL's window has passed, applied on top of what it uploads
-/// (`journal::fold`); so do those of an earlier URL still open, which nothing folds.
+/// (`journal::fold`); so do those journaled while an earlier URL is still open.
 pub fn resync_presign(w: &mut Worker, req: &Request, id: &str) -> Result<Response> {
     let body: ResyncRequest = req.json()?;
     auth::owner(w, req, id, None)?;

@@ -369,10 +369,11 @@ fn merge(
     let mut bytes = merged(app, row, &batches, incoming)?;
     let mut kept: &[JournalBatch] = &batches;
     let mut dropped = false;
-    if over(&bytes) && !batches.is_empty() && !upload_open {
+    if over(&bytes) && !batches.is_empty() {
         // A batch is journaled only within the limit of the document it went to; an upload can
-        // have replaced that document since with one that leaves no room for the journal. The
-        // share must stay readable and syncable: the upload stands, the waiting batches go.
+        // have replaced that document since with one that leaves no room for the journal (only
+        // an upload can: the server writes the batches into what it writes). The share must stay
+        // readable and syncable: the upload stands, the waiting batches go.
         let alone = match incoming {
             None => bytes.len(),
             Some(_) => merged(app, row, &batches, None)?.len(),
