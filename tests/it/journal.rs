@@ -256,6 +256,31 @@ fn sync(server: &Server, id: &str, secret: &str, items: &[Value]) {
     assert_eq!(r.status, 200, "sync: {}", r.text());
 }
 
+/// A share made as OpenCode makes one: its id and secret.
+fn opencode_share(server: &Server) -> (String, String) {
+    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A re-sync's upload URL for a document of `size` bytes: the answer (`presignedUrl`,
+/// `expiresAt`).
+fn resync_url(server: &Server, id: &str, secret: &str, size: usize) -> Value {
+    let r = http(
+        "POST",
+        &server.url(&format!("/api/share/{id}/presign")),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Share-Secret", secret),
+        ],
+        Some(json!({ "size": size }).to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "presign: {}", r.text());
+    r.json()
+}
+
 /// The texts of every part the document holds, in order.
 fn texts(doc: &Value) -> Vec<String> {
     doc["messages"]
@@ -270,9 +295,8 @@ fn texts(doc: &Value) -> Vec<String> {
 fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
     let env = Env::new(stores);
     let server = env.server(&SHORT_UPLOAD_URLS);
-    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
-    let id = created["id"].as_str().unwrap();
-    let secret = created["secret"].as_str().unwrap();
+    let (id, secret) = opencode_share(&server);
+    let (id, secret) = (id.as_str(), secret.as_str());
 
     // The first batch is merged into the object itself: the document's size was not known.
     let session = json!({"type": "session", "data": {"id": SESSION, "title": "journal"}});
@@ -328,17 +352,9 @@ fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
     // An upload URL is handed out only once the object holds every acknowledged batch.
     sync(&server, id, secret, &[part("msg_2", "prt_5", "fifth")]);
     assert_eq!(object(&env, id).unwrap(), folded);
-    let r = http(
-        "POST",
-        &server.url(&format!("/api/share/{id}/presign")),
-        &[
-            ("Content-Type", "application/json"),
-            ("X-Share-Secret", secret),
-        ],
-        Some(br#"{"size": 1000}"#),
-    );
-    assert_eq!(r.status, 200, "presign: {}", r.text());
-    let upload_expires = r.json()["expiresAt"].as_i64().unwrap();
+    let upload_expires = resync_url(&server, id, secret, 1000)["expiresAt"]
+        .as_i64()
+        .unwrap();
     let before_upload = object(&env, id).unwrap();
     assert_eq!(texts(&before_upload).len(), 5);
 
@@ -380,14 +396,13 @@ fn journaled_batches_are_seen_at_once_and_folded_later(stores: Stores) {
 }
 
 /// A batch OpenCode syncs while a re-sync's upload URL is open is applied on top of what that URL
-/// uploads, whenever the upload lands, as DESIGN.md's re-sync promises. On S3 the PUT goes
+/// uploads, whenever the upload lands, as the README promises of re-sync. On S3 the PUT goes
 /// straight to the bucket: a batch the server wrote into the object would be lost with it.
 fn a_batch_synced_while_an_upload_is_open_outlives_the_upload(stores: Stores) {
     let env = Env::new(stores);
     let server = env.server(&SHORT_UPLOAD_URLS);
-    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
-    let id = created["id"].as_str().unwrap();
-    let secret = created["secret"].as_str().unwrap();
+    let (id, secret) = opencode_share(&server);
+    let (id, secret) = (id.as_str(), secret.as_str());
     let session = json!({"type": "session", "data": {"id": SESSION, "title": "re-sync"}});
     sync(
         &server,
@@ -407,20 +422,7 @@ fn a_batch_synced_while_an_upload_is_open_outlives_the_upload(stores: Stores) {
         .unwrap()
         .push(part("msg_1", "prt_c", "from the client")["data"].clone());
     let copy = serde_json::to_vec(&copy).unwrap();
-    let presign = || {
-        let r = http(
-            "POST",
-            &server.url(&format!("/api/share/{id}/presign")),
-            &[
-                ("Content-Type", "application/json"),
-                ("X-Share-Secret", secret),
-            ],
-            Some(json!({ "size": copy.len() }).to_string().as_bytes()),
-        );
-        assert_eq!(r.status, 200, "presign: {}", r.text());
-        r.json()
-    };
-    presign();
+    resync_url(&server, id, secret, copy.len());
 
     // OpenCode syncs a batch before the upload lands; the client asks for its URL again (the
     // first answer was lost, say), and the upload replaces the object.
@@ -433,7 +435,7 @@ fn a_batch_synced_while_an_upload_is_open_outlives_the_upload(stores: Stores) {
             part("msg_2", "prt_2", "synced meanwhile"),
         ],
     );
-    let answer = presign();
+    let answer = resync_url(&server, id, secret, copy.len());
     let r = upload(answer["presignedUrl"].as_str().unwrap(), &copy);
     assert!(r.status < 300, "upload: {} {}", r.status, r.text());
 
@@ -473,21 +475,11 @@ fn a_batch_synced_while_an_upload_is_open_outlives_the_upload(stores: Stores) {
 fn the_journal_of_an_open_upload_keeps_one_version_of_each_item(stores: Stores) {
     let env = Env::new(stores);
     let server = env.server(&[]);
-    let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
-    let id = created["id"].as_str().unwrap();
-    let secret = created["secret"].as_str().unwrap();
+    let (id, secret) = opencode_share(&server);
+    let (id, secret) = (id.as_str(), secret.as_str());
     let session = json!({"type": "session", "data": {"id": SESSION, "title": "streaming"}});
     sync(&server, id, secret, &[session, message("msg_1", 1)]);
-    let r = http(
-        "POST",
-        &server.url(&format!("/api/share/{id}/presign")),
-        &[
-            ("Content-Type", "application/json"),
-            ("X-Share-Secret", secret),
-        ],
-        Some(br#"{"size": 1000}"#),
-    );
-    assert_eq!(r.status, 200, "presign: {}", r.text());
+    resync_url(&server, id, secret, 1000);
     // One part written in 40 steps of 4 KiB: 40 copies sent, 160 KiB at the end.
     let mut text = String::new();
     for step in 0..40 {
@@ -539,9 +531,7 @@ fn an_upload_that_leaves_no_room_for_waiting_batches_keeps_the_share_usable(stor
     // A share whose upload lands after a batch that fitted the document as it was, not beside
     // the upload; the upload URL's expiry.
     let prepare = || {
-        let created = post_json(&server.url("/api/share"), &json!({ "sessionID": SESSION })).json();
-        let id = created["id"].as_str().unwrap().to_owned();
-        let secret = created["secret"].as_str().unwrap().to_owned();
+        let (id, secret) = opencode_share(&server);
         let session = json!({"type": "session", "data": {"id": SESSION, "title": "full"}});
         sync(&server, &id, &secret, &[session, message("msg_1", 1)]);
         let mut copy = get(&server.url(&format!("/api/share/{id}"))).json();
@@ -550,17 +540,7 @@ fn an_upload_that_leaves_no_room_for_waiting_batches_keeps_the_share_usable(stor
             .unwrap()
             .push(part("msg_1", "prt_c", &big("c"))["data"].clone());
         let copy = serde_json::to_vec(&copy).unwrap();
-        let r = http(
-            "POST",
-            &server.url(&format!("/api/share/{id}/presign")),
-            &[
-                ("Content-Type", "application/json"),
-                ("X-Share-Secret", &secret),
-            ],
-            Some(json!({ "size": copy.len() }).to_string().as_bytes()),
-        );
-        assert_eq!(r.status, 200, "presign: {}", r.text());
-        let answer = r.json();
+        let answer = resync_url(&server, &id, &secret, copy.len());
         sync(&server, &id, &secret, &[part("msg_1", "prt_s", &big("s"))]);
         let r = upload(answer["presignedUrl"].as_str().unwrap(), &copy);
         assert!(r.status < 300, "upload: {} {}", r.status, r.text());
