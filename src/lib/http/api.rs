@@ -235,14 +235,6 @@ struct ResyncAnswer {
     expires_at: i64,
 }
 
-/// Fold share `id`'s sync journal into its object now, when it has one.
-fn fold_journal(w: &mut Worker, id: &str) -> Result<()> {
-    if w.store()?.journal_head(id)? == 0 {
-        return Ok(());
-    }
-    w.fold(id, Fold::Journal)
-}
-
 /// `POST /api/share/:id/presign`: a fresh upload URL for re-sync.
 ///
 /// The journal is folded first and the URL recorded under the same lock (`Fold::Upload`), so the
@@ -301,10 +293,13 @@ pub fn get_document(w: &mut Worker, req: &Request, id: &str) -> Result<Response>
         // left batches (journaled meanwhile).
         let public = public.clone();
         let row = auth::live_share(w, id)?;
-        if !super::journal::upload_open(&w.app, &row) {
-            fold_journal(w, id)?;
+        let mut waiting = w.store()?.journal_head(id)? != 0;
+        if waiting && !super::journal::upload_open(&w.app, &row) {
+            w.fold(id, Fold::Journal)?;
+            // Batches journaled during the fold wait too.
+            waiting = w.store()?.journal_head(id)? != 0;
         }
-        if w.store()?.journal_head(id)? == 0 {
+        if !waiting {
             return Ok(Response::new(302, "text/plain", Vec::new())
                 .with_header("Location", format!("{public}/{}", object_key(id)))
                 .with_header("Cache-Control", "no-cache"));
