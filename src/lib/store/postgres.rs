@@ -409,13 +409,10 @@ impl PostgresStore {
         Ok(statement)
     }
 
-    /// The share ids a query selects with a time bound (`$1`) and a row limit (`$2`).
-    fn ids(&mut self, sql: &'static str, bound: i64, limit: u32) -> Result<Vec<String>> {
+    /// The share ids a query selects (its first column).
+    fn ids(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>> {
         let statement = self.prepared(sql)?;
-        let rows = self
-            .client
-            .query(&statement, &[&bound, &i64::from(limit)])
-            .map_err(pg_err)?;
+        let rows = self.client.query(&statement, params).map_err(pg_err)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
@@ -759,20 +756,13 @@ impl MetaStore for PostgresStore {
         uploads_until: i64,
         limit: u32,
     ) -> Result<Vec<String>> {
-        let statement = self.prepared(
+        self.ids(
             "SELECT j.share_id FROM sync_journal j JOIN shares s ON s.id = j.share_id
              WHERE s.upload_until <= $2
              GROUP BY j.share_id HAVING max(j.at) <= $1
              ORDER BY max(j.at) LIMIT $3",
-        )?;
-        let rows = self
-            .client
-            .query(
-                &statement,
-                &[&quiet_since, &uploads_until, &i64::from(limit)],
-            )
-            .map_err(pg_err)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+            &[&quiet_since, &uploads_until, &i64::from(limit)],
+        )
     }
 
     fn notify_change(&mut self, id: &str) -> Result<()> {
@@ -784,8 +774,7 @@ impl MetaStore for PostgresStore {
         self.ids(
             "SELECT id FROM shares WHERE expires_at IS NOT NULL AND deleted_at IS NULL AND expires_at <= $1
              ORDER BY expires_at LIMIT $2",
-            now,
-            limit,
+            &[&now, &i64::from(limit)],
         )
     }
 
@@ -793,8 +782,7 @@ impl MetaStore for PostgresStore {
         self.ids(
             "SELECT id FROM shares WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND upload_until <= $1
              ORDER BY upload_until LIMIT $2",
-            until,
-            limit,
+            &[&until, &i64::from(limit)],
         )
     }
 

@@ -268,13 +268,13 @@ impl Journal for SqliteJournal<'_> {
 }
 
 impl SqliteStore {
-    /// The share ids a query selects with a time bound (`?1`) and a row limit (`?2`).
-    fn ids(&mut self, sql: &str, bound: i64, limit: u32) -> Result<Vec<String>> {
+    /// The share ids a query selects (its first column).
+    fn ids(&mut self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<String>> {
         self.conn
             .prepare_cached(sql)
             .and_then(|mut statement| {
                 statement
-                    .query_map(params![bound, limit], |r| r.get(0))
+                    .query_map(params, |r| r.get(0))
                     .and_then(Iterator::collect)
             })
             .map_err(db_err)
@@ -496,19 +496,13 @@ impl MetaStore for SqliteStore {
         uploads_until: i64,
         limit: u32,
     ) -> Result<Vec<String>> {
-        self.conn
-            .prepare_cached(
-                "SELECT j.share_id FROM sync_journal j JOIN shares s ON s.id = j.share_id
-                 WHERE s.upload_until <= ?2
-                 GROUP BY j.share_id HAVING max(j.at) <= ?1
-                 ORDER BY max(j.at) LIMIT ?3",
-            )
-            .and_then(|mut statement| {
-                statement
-                    .query_map(params![quiet_since, uploads_until, limit], |r| r.get(0))
-                    .and_then(Iterator::collect)
-            })
-            .map_err(db_err)
+        self.ids(
+            "SELECT j.share_id FROM sync_journal j JOIN shares s ON s.id = j.share_id
+             WHERE s.upload_until <= ?2
+             GROUP BY j.share_id HAVING max(j.at) <= ?1
+             ORDER BY max(j.at) LIMIT ?3",
+            params![quiet_since, uploads_until, limit],
+        )
     }
 
     fn notify_change(&mut self, _id: &str) -> Result<()> {
@@ -519,8 +513,7 @@ impl MetaStore for SqliteStore {
         self.ids(
             "SELECT id FROM shares WHERE expires_at IS NOT NULL AND deleted_at IS NULL AND expires_at <= ?1
              ORDER BY expires_at LIMIT ?2",
-            now,
-            limit,
+            params![now, limit],
         )
     }
 
@@ -528,8 +521,7 @@ impl MetaStore for SqliteStore {
         self.ids(
             "SELECT id FROM shares WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND upload_until <= ?1
              ORDER BY upload_until LIMIT ?2",
-            until,
-            limit,
+            params![until, limit],
         )
     }
 
