@@ -232,6 +232,63 @@ fn postgres_restarted_under_steady_load_loses_nothing_acknowledged() {
     drop(db);
 }
 
+/// Connections that sat unused through a PostgreSQL restart: the first request on each must not
+/// fail, however long after the restart it comes. The listener sees the restart as it happens,
+/// and every connection made before it is replaced before its next use.
+#[test]
+fn connections_idle_through_a_postgres_restart_fail_no_request_after_it() {
+    let cluster = PgCluster::start();
+    let db = PgDb::create_on(&cluster.admin_url());
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        (
+            "BSHARE_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        ("DATABASE_URL".to_owned(), db.url.clone()),
+    ];
+    let server = Server::start(&env, &[]);
+    let create = || {
+        post_json(
+            &server.url("/api/share/presign"),
+            &json!({ "sessionId": "ses_idle" }),
+        )
+    };
+    // Concurrent creates, so that several workers hold a connection.
+    let burst = || {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| (0..5).map(|_| create().status).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    };
+    assert!(burst().iter().all(|&s| s == 201));
+
+    // Nothing is asked while the database is down: every connection stays as it was.
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.start_again();
+    std::thread::sleep(Duration::from_secs(2));
+
+    let one = create();
+    assert_eq!(
+        one.status,
+        201,
+        "the first request after the restart: {}",
+        one.text()
+    );
+    let statuses = burst();
+    assert!(
+        statuses.iter().all(|&s| s == 201),
+        "requests after the restart: {statuses:?}"
+    );
+    drop(db);
+}
+
 #[test]
 fn a_killed_bucket_fails_fast_while_cached_pages_are_served() {
     let mut env = Env::new(Stores::PostgresS3);

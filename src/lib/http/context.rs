@@ -158,10 +158,7 @@ impl App {
     /// one tombstones each row.
     pub fn sweep(self: &Arc<Self>, store: &mut Option<Box<dyn MetaStore>>) -> Result<usize> {
         const BATCH: u32 = 100;
-        let store = match store {
-            Some(store) => store,
-            None => store.insert(self.connector.connect()?),
-        };
+        let store = store::connection(store, &*self.connector)?;
         // Rate-limit counters of past windows (keyed hashes of client addresses) and used
         // nonces go as soon as they serve no limit.
         store.prune(crate::model::now_millis())?;
@@ -231,15 +228,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// This worker's connection, made on first use and after a failure.
+    /// This worker's connection, made on first use, after a failure, and when it went stale.
     pub fn store(&mut self) -> Result<&mut dyn MetaStore> {
-        if self.store.is_none() {
-            self.store = Some(self.app.connector.connect()?);
-        }
-        match self.store.as_deref_mut() {
-            Some(store) => Ok(store),
-            None => Err(Error::internal("no database connection")),
-        }
+        store::connection(&mut self.store, &*self.app.connector)
     }
 
     /// Fold share `id`'s sync journal (for `what`) on the render thread, on this worker's

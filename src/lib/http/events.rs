@@ -394,13 +394,7 @@ impl Thread {
     }
 
     fn store(&mut self, inner: &Inner) -> crate::error::Result<&mut dyn MetaStore> {
-        if self.store.is_none() {
-            self.store = Some(inner.connector.connect()?);
-        }
-        match self.store.as_deref_mut() {
-            Some(store) => Ok(store),
-            None => Err(crate::error::Error::internal("no database connection")),
-        }
+        crate::store::connection(&mut self.store, &*inner.connector)
     }
 }
 

@@ -538,7 +538,8 @@ impl Folder {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .remove(&id);
-                    let connection = match store.take() {
+                    // As `store::connection` does, but taking the connection out.
+                    let connection = match store.take().filter(|s| !s.is_stale()) {
                         Some(store) => Ok(store),
                         None => app.connector.connect(),
                     };

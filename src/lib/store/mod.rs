@@ -263,6 +263,31 @@ pub trait MetaStore: Send {
     /// hour) and nonces of expired upload URLs.
     fn prune(&mut self, now: i64) -> Result<()>;
     fn ping(&mut self) -> Result<()>;
+    /// Whether this connection is known to be gone: closed, or made before the database dropped
+    /// the connections of its time (a restart, which the change listener sees as it happens).
+    /// Its holder makes a new one instead of failing a request on it ([`connection`]).
+    fn is_stale(&self) -> bool {
+        false
+    }
+}
+
+/// The connection in `slot`, made when there is none or the one there is stale. Every holder of
+/// a long-lived connection takes it through here, so a connection the database dropped while it
+/// sat unused is replaced before a request would fail on it, however long after the outage.
+pub fn connection<'a>(
+    slot: &'a mut Option<Box<dyn MetaStore>>,
+    connector: &dyn Connector,
+) -> Result<&'a mut dyn MetaStore> {
+    if slot.as_deref().is_some_and(MetaStore::is_stale) {
+        *slot = None;
+    }
+    if slot.is_none() {
+        *slot = Some(connector.connect()?);
+    }
+    match slot.as_deref_mut() {
+        Some(store) => Ok(store),
+        None => Err(crate::error::Error::internal("no database connection")),
+    }
 }
 
 /// Makes connections and, where several servers can share the store, listens for their changes.

@@ -18,6 +18,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -206,6 +208,10 @@ pub struct PostgresConnector {
     config: Config,
     tls: MakeTlsConnector,
     described: String,
+    /// How many times the change listener's connection has broken. A connection made before the
+    /// last break is stale: the database most likely dropped it too (a restart, a failover), and
+    /// it would fail the first request that used it.
+    breaks: Arc<AtomicU64>,
 }
 
 impl PostgresConnector {
@@ -247,6 +253,7 @@ impl PostgresConnector {
             config,
             tls,
             described,
+            breaks: Arc::default(),
         };
         let mut client = connector.client().map_err(|e| {
             let chain = e.chain();
@@ -333,9 +340,13 @@ fn pg_err(e: postgres::Error) -> Error {
 
 impl Connector for PostgresConnector {
     fn connect(&self) -> Result<Box<dyn MetaStore>> {
+        // Read before connecting: a break seen while this connects may have dropped it too.
+        let born = self.breaks.load(Ordering::SeqCst);
         Ok(Box::new(PostgresStore {
             client: self.client()?,
             statements: HashMap::new(),
+            born,
+            breaks: Arc::clone(&self.breaks),
         }))
     }
 
@@ -346,16 +357,17 @@ impl Connector for PostgresConnector {
     fn listen(&self, sink: ChangeSink) {
         let config = self.config.clone();
         let tls = self.tls.clone();
+        let breaks = Arc::clone(&self.breaks);
         let spawned = std::thread::Builder::new()
             .name("pg-listen".into())
-            .spawn(move || listen_forever(&config, &tls, &sink));
+            .spawn(move || listen_forever(&config, &tls, &sink, &breaks));
         if let Err(e) = spawned {
             eprintln!("bshare: cannot start the change listener: {e}");
         }
     }
 }
 
-fn listen_forever(config: &Config, tls: &MakeTlsConnector, sink: &ChangeSink) {
+fn listen_forever(config: &Config, tls: &MakeTlsConnector, sink: &ChangeSink, breaks: &AtomicU64) {
     loop {
         // Until LISTEN is in place, another server's change would go unheard.
         sink(Change::Lost);
@@ -365,6 +377,9 @@ fn listen_forever(config: &Config, tls: &MakeTlsConnector, sink: &ChangeSink) {
             // Whatever was announced while we were away is lost: start afresh.
             sink(Change::All);
             pump_notifications(&mut client, sink);
+            // The workers' connections of this time are most likely gone as well; each makes a
+            // new one before its next use instead of failing a request on it.
+            breaks.fetch_add(1, Ordering::SeqCst);
             // Deaf from this moment: at once, not after the pause below.
             sink(Change::Lost);
         }
@@ -397,6 +412,9 @@ pub struct PostgresStore {
     client: Client,
     /// Statements prepared on this connection: each query is then one round trip, not two.
     statements: HashMap<&'static str, Statement>,
+    /// The listener's count of breaks when this connection was made (`PostgresConnector::breaks`).
+    born: u64,
+    breaks: Arc<AtomicU64>,
 }
 
 impl PostgresStore {
@@ -813,6 +831,10 @@ impl MetaStore for PostgresStore {
     fn ping(&mut self) -> Result<()> {
         self.client.simple_query("SELECT 1").map_err(pg_err)?;
         Ok(())
+    }
+
+    fn is_stale(&self) -> bool {
+        self.client.is_closed() || self.breaks.load(Ordering::SeqCst) != self.born
     }
 }
 
