@@ -30,16 +30,24 @@ fn check_failure(what: &str, r: &Resp) {
     assert_eq!(r.json()["code"], "UNAVAILABLE", "{what}: {}", r.text());
 }
 
-fn pg_s3_env(db: &PgDb, s3: &S3Server, dir: &std::path::Path) -> Vec<(String, String)> {
+/// A server on `db` that keeps documents on local disk in `dir`.
+fn pg_env(db: &PgDb, dir: &std::path::Path) -> Vec<(String, String)> {
     vec![
         ("BSHARE_DATA_DIR".to_owned(), dir.display().to_string()),
         ("DATABASE_URL".to_owned(), db.url.clone()),
+    ]
+}
+
+fn pg_s3_env(db: &PgDb, s3: &S3Server, dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut env = pg_env(db, dir);
+    env.extend([
         ("S3_BUCKET".to_owned(), s3.bucket.clone()),
         ("S3_ENDPOINT".to_owned(), s3.endpoint.clone()),
         ("S3_REGION".to_owned(), "us-east-1".to_owned()),
         ("S3_ACCESS_KEY_ID".to_owned(), s3.access_key.clone()),
         ("S3_SECRET_ACCESS_KEY".to_owned(), s3.secret_key.clone()),
-    ]
+    ]);
+    env
 }
 
 #[test]
@@ -240,14 +248,7 @@ fn connections_idle_through_a_postgres_restart_fail_no_request_after_it() {
     let cluster = PgCluster::start();
     let db = PgDb::create_on(&cluster.admin_url());
     let dir = tempfile::tempdir().unwrap();
-    let env = vec![
-        (
-            "BSHARE_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-        ("DATABASE_URL".to_owned(), db.url.clone()),
-    ];
-    let server = Server::start(&env, &[]);
+    let server = Server::start(&pg_env(&db, dir.path()), &[]);
     let create = || {
         post_json(
             &server.url("/api/share/presign"),
